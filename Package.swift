@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+// LingServe: an OpenAI-compatible inference server for Ling 2.0 (BailingMoeV2ForCausalLM) models on CPUs.
+//
+// Dependency direction (arrow = may import; nothing points back up):
+//   ling-serve -> APIServer -> {Engine, Tokenizers, ChatTemplates, HTTP, OpenAIAPI}
+//   Engine -> {Models, KVCache, Tensors};  Models -> {KVCache, Tensors};  KVCache -> Tensors -> {CKernels, CBLAS}
+//   ling-bench -> BenchClient -> {CCurl, OpenAIAPI}
+// Tokenizers, ChatTemplates, HTTP and OpenAIAPI know nothing of the engine; the engine speaks token ids only.
+import PackageDescription
+
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "LingServe",
+    products: [
+        .executable(name: "ling-serve", targets: ["ling-serve"]),
+        .executable(name: "ling-bench", targets: ["ling-bench"]),
+    ],
+    dependencies: [
+        // Command-line parsing for the two executables (subcommands, --help, validation). Nothing else is pulled in.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // ---- C libraries and kernels
+        .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+
+        // ---- engine side
+        .target(name: "Tensors", dependencies: ["CKernels", "CBLAS"]),
+        .target(name: "KVCache", dependencies: ["Tensors"]),
+        .target(name: "Models", dependencies: ["Tensors", "KVCache"]),
+        .target(name: "Engine", dependencies: ["Models", "KVCache", "Tensors"]),
+
+        // ---- text side (no engine imports)
+        .target(name: "Tokenizers"),
+        .target(name: "ChatTemplates"),
+
+        // ---- network side (no engine imports)
+        .target(name: "HTTP", dependencies: ["COpenSSL"]),
+        .target(name: "OpenAIAPI"),
+        .target(name: "APIServer", dependencies: ["Engine", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI"]),
+        .target(name: "BenchClient", dependencies: ["CCurl", "OpenAIAPI"]),
+
+        // ---- executables: argument parsing and wiring only
+        .executableTarget(name: "ling-serve", dependencies: ["APIServer", "Engine", "Models", "Tokenizers", argumentParser]),
+        .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
+
+        // ---- tests: one target per module
+    ],
+    swiftLanguageModes: [.v6]
+)

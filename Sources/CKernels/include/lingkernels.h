@@ -1,0 +1,96 @@
+// LingServe compute kernels: the C ABI between the Swift engine and the SIMD code.
+//
+// Invariants every implementation keeps (the engine's batch invariance depends on them):
+// * Each output element is reduced in an order that depends only on the reduction length and the ISA chosen at
+//   start-up, never on how many tokens are in the call, on which rows a thread was given, or on thread count.
+// * No allocation and no locking inside a kernel call. Scratch, if any, is the caller's.
+// * Weights are read in place from their stored dtype (memory-mapped checkpoint), converted to f32 in registers.
+#ifndef LINGKERNELS_H
+#define LINGKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Stored element type of a weight matrix.
+typedef enum {
+    LK_DTYPE_F32 = 0,
+    LK_DTYPE_BF16 = 1,
+    LK_DTYPE_F16 = 2,
+    LK_DTYPE_FP8_E4M3 = 3,  // needs block scales, see lk_fp8_scales
+} lk_dtype;
+
+/// Instruction-set level a kernel runs with. Chosen once at start-up from CPUID unless forced.
+typedef enum {
+    LK_ISA_PORTABLE = 0,
+    LK_ISA_AVX2 = 1,      // AVX2 + FMA + F16C
+    LK_ISA_AVX512 = 2,    // AVX-512 F/BW/VL (+ BF16 when present)
+} lk_isa;
+
+/// Best ISA this CPU supports.
+lk_isa lk_detect_isa(void);
+/// ISA currently in use (detected, or forced with lk_force_isa).
+lk_isa lk_active_isa(void);
+/// Force an ISA (tests compare paths against each other). Returns the ISA actually set (clamped to what the CPU has).
+lk_isa lk_force_isa(lk_isa isa);
+/// Human-readable name of the active ISA ("avx512", "avx2", "portable").
+const char *lk_isa_name(lk_isa isa);
+
+/// Block-scale description of an FP8 E4M3 weight: w[o, i] = fp8(w[o, i]) * scaleInv[o / blockRows, i / blockCols].
+typedef struct {
+    const float *scaleInv;   // [ceil(outSize / blockRows), ceil(inSize / blockCols)], row-major
+    int64_t blockRows;       // 128 in released checkpoints
+    int64_t blockCols;       // 128
+} lk_fp8_scales;
+
+/// Linear layer without bias, torch layout:
+///   y[t, o] = sum_i x[t, i] * w[o, i]     for t in [0, tokenCount), o in [rowBegin, rowEnd)
+/// x: [tokenCount, inSize] f32, row stride xStride (elements)
+/// w: [outSize, inSize] in `dtype`, row-major, rows contiguous (row stride = inSize)
+/// y: [tokenCount, outSize] f32, row stride yStride; only columns [rowBegin, rowEnd) are written.
+/// fp8: block scales, required when dtype == LK_DTYPE_FP8_E4M3, else NULL.
+/// Batch invariant: y[t, o] is bit-identical for any tokenCount and any [rowBegin, rowEnd) containing o.
+void lk_linear(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w, lk_dtype dtype,
+               const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd);
+
+/// Convert n elements of `dtype` (F32, BF16 or F16) starting at element `offset` of `src` to f32
+/// (embedding rows, norm weights).
+void lk_to_f32(float *dst, const void *src, lk_dtype dtype, int64_t offset, int64_t n);
+/// Row `row` of an FP8 E4M3 [outSize, inSize] matrix with block scales, dequantised to f32: dst[inSize].
+void lk_fp8_row_to_f32(float *dst, const uint8_t *w, const lk_fp8_scales *fp8, int64_t inSize, int64_t row);
+
+/// Dot product of two f32 vectors, fixed reduction order for a given n.
+float lk_dot_f32(const float *a, const float *b, int64_t n);
+/// y[i] += a * x[i]
+void lk_axpy_f32(float *y, float a, const float *x, int64_t n);
+
+/// f32 <-> bf16 (round to nearest even) for bf16 KV caches.
+void lk_f32_to_bf16(uint16_t *dst, const float *src, int64_t n);
+void lk_bf16_to_f32(float *dst, const uint16_t *src, int64_t n);
+
+// ---- Thread pool ---------------------------------------------------------------------------------------------
+// A fixed set of long-lived worker threads that spin briefly and then sleep between jobs. The calling thread is
+// worker 0 and takes part in every job, so a pool of size N runs N ways in parallel. One job at a time per pool.
+
+typedef struct lk_pool lk_pool;
+typedef void (*lk_task_fn)(void *context, int worker, int workerCount);
+
+/// threadCount >= 1 (1 = no extra threads). pinToCores != 0 pins worker k to CPU k (Linux).
+lk_pool *lk_pool_create(int threadCount, int pinToCores);
+void lk_pool_destroy(lk_pool *pool);
+int lk_pool_size(const lk_pool *pool);
+/// Runs task(context, k, N) for k = 0..<N concurrently and returns when all are done.
+void lk_pool_run(lk_pool *pool, lk_task_fn task, void *context);
+
+/// lk_linear split over the pool's workers by output rows (in multiples of 16 rows). Same bits as lk_linear.
+void lk_linear_parallel(lk_pool *pool, float *y, int64_t yStride, const float *x, int64_t xStride, const void *w,
+                        lk_dtype dtype, const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize,
+                        int64_t outSize);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,381 @@
+// Portable kernels and the thread pool. The SIMD paths live in their own files and are selected through
+// lk_active_isa(); this file is the fallback every machine can run and the oracle the tests compare against.
+#define _GNU_SOURCE
+#include "lingkernels.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---- scalar conversions ---------------------------------------------------------------------------------------
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline uint16_t f32_to_bf16(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);  // quiet NaN
+    uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
+    return (uint16_t)((bits + rounding) >> 16);
+}
+
+static inline float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exponent = (h >> 10) & 0x1fu;
+    uint32_t mantissa = h & 0x3ffu;
+    uint32_t bits;
+    if (exponent == 0) {
+        if (mantissa == 0) {
+            bits = sign;
+        } else {  // subnormal: normalise
+            int e = -1;
+            do { e++; mantissa <<= 1; } while ((mantissa & 0x400u) == 0);
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mantissa & 0x3ffu) << 13);
+        }
+    } else if (exponent == 31) {
+        bits = sign | 0x7f800000u | (mantissa << 13);
+    } else {
+        bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+// E4M3 "fn" variant (as torch.float8_e4m3fn): bias 7, no infinities, 0x7f/0xff are NaN, max 448.
+static inline float fp8_e4m3_to_f32(uint8_t v) {
+    uint32_t sign = (uint32_t)(v & 0x80u) << 24;
+    uint32_t exponent = (v >> 3) & 0xfu;
+    uint32_t mantissa = v & 0x7u;
+    uint32_t bits;
+    if ((v & 0x7fu) == 0x7fu) {
+        bits = sign | 0x7fc00000u;
+    } else if (exponent == 0) {
+        float f = (float)mantissa * (1.0f / 512.0f);  // 2^-6 * m/8
+        return sign ? -f : f;
+    } else {
+        bits = sign | ((exponent + 127 - 7) << 23) | (mantissa << 20);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+void lk_to_f32(float *dst, const void *src, lk_dtype dtype, int64_t offset, int64_t n) {
+    switch (dtype) {
+    case LK_DTYPE_F32:
+        memcpy(dst, (const float *)src + offset, (size_t)n * sizeof(float));
+        break;
+    case LK_DTYPE_BF16: {
+        const uint16_t *s = (const uint16_t *)src + offset;
+        for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(s[i]);
+        break;
+    }
+    case LK_DTYPE_F16: {
+        const uint16_t *s = (const uint16_t *)src + offset;
+        for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(s[i]);
+        break;
+    }
+    case LK_DTYPE_FP8_E4M3: {
+        const uint8_t *s = (const uint8_t *)src + offset;
+        for (int64_t i = 0; i < n; i++) dst[i] = fp8_e4m3_to_f32(s[i]);
+        break;
+    }
+    }
+}
+
+void lk_fp8_row_to_f32(float *dst, const uint8_t *w, const lk_fp8_scales *fp8, int64_t inSize, int64_t row) {
+    int64_t scaleCols = (inSize + fp8->blockCols - 1) / fp8->blockCols;
+    const float *scaleRow = fp8->scaleInv + (row / fp8->blockRows) * scaleCols;
+    const uint8_t *r = w + row * inSize;
+    for (int64_t i = 0; i < inSize; i++) dst[i] = fp8_e4m3_to_f32(r[i]) * scaleRow[i / fp8->blockCols];
+}
+
+void lk_f32_to_bf16(uint16_t *dst, const float *src, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+}
+
+void lk_bf16_to_f32(float *dst, const uint16_t *src, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+}
+
+// ---- ISA selection --------------------------------------------------------------------------------------------
+
+static _Atomic int activeIsa = -1;
+
+lk_isa lk_detect_isa(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        return LK_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return LK_ISA_AVX2;
+#endif
+    return LK_ISA_PORTABLE;
+}
+
+lk_isa lk_active_isa(void) {
+    int isa = atomic_load_explicit(&activeIsa, memory_order_relaxed);
+    if (isa < 0) {
+        isa = (int)lk_detect_isa();
+        atomic_store_explicit(&activeIsa, isa, memory_order_relaxed);
+    }
+    return (lk_isa)isa;
+}
+
+lk_isa lk_force_isa(lk_isa isa) {
+    lk_isa best = lk_detect_isa();
+    if (isa > best) isa = best;
+    atomic_store_explicit(&activeIsa, (int)isa, memory_order_relaxed);
+    return isa;
+}
+
+const char *lk_isa_name(lk_isa isa) {
+    switch (isa) {
+    case LK_ISA_AVX512: return "avx512";
+    case LK_ISA_AVX2: return "avx2";
+    default: return "portable";
+    }
+}
+
+// ---- portable math ---------------------------------------------------------------------------------------------
+// Reduction order: 8 interleaved partial sums (lane = i % 8), combined pairwise, then the tail in order.
+
+#define LANES 8
+
+static inline float reduce_lanes(const float acc[LANES]) {
+    float a = acc[0] + acc[4], b = acc[1] + acc[5], c = acc[2] + acc[6], d = acc[3] + acc[7];
+    return (a + c) + (b + d);
+}
+
+float lk_dot_f32(const float *a, const float *b, int64_t n) {
+    float acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+    float sum = reduce_lanes(acc);
+    for (; i < n; i++) sum = fmaf(a[i], b[i], sum);
+    return sum;
+}
+
+void lk_axpy_f32(float *y, float a, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
+}
+
+// One weight row converted to f32 at a time, on the stack in chunks, so any dtype shares the f32 dot.
+#define CHUNK 256
+
+static void linear_portable(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w,
+                            lk_dtype dtype, const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize,
+                            int64_t rowBegin, int64_t rowEnd) {
+    for (int64_t o = rowBegin; o < rowEnd; o++) {
+        if (dtype == LK_DTYPE_F32) {
+            const float *row = (const float *)w + o * inSize;
+            for (int64_t t = 0; t < tokenCount; t++) y[t * yStride + o] = lk_dot_f32(x + t * xStride, row, inSize);
+            continue;
+        }
+        // Convert the row chunk by chunk; accumulate with the same lane structure as lk_dot_f32 so that the
+        // result equals lk_dot_f32(x, row_as_f32) exactly.
+        for (int64_t t = 0; t < tokenCount; t++) {
+            float acc[LANES] = {0};
+            float tail = 0;
+            int tailStarted = 0;
+            float buf[CHUNK];
+            const float *xt = x + t * xStride;
+            int64_t full = inSize - inSize % LANES;
+            for (int64_t c = 0; c < inSize; c += CHUNK) {
+                int64_t n = inSize - c < CHUNK ? inSize - c : CHUNK;
+                if (dtype == LK_DTYPE_FP8_E4M3) {
+                    int64_t scaleCols = (inSize + fp8->blockCols - 1) / fp8->blockCols;
+                    const float *scaleRow = fp8->scaleInv + (o / fp8->blockRows) * scaleCols;
+                    const uint8_t *r = (const uint8_t *)w + o * inSize + c;
+                    for (int64_t i = 0; i < n; i++) buf[i] = fp8_e4m3_to_f32(r[i]) * scaleRow[(c + i) / fp8->blockCols];
+                } else {
+                    lk_to_f32(buf, w, dtype, o * inSize + c, n);
+                }
+                for (int64_t i = 0; i < n; i++) {
+                    int64_t k = c + i;
+                    if (k < full) {
+                        acc[k % LANES] = fmaf(xt[k], buf[i], acc[k % LANES]);
+                    } else {
+                        if (!tailStarted) { tail = reduce_lanes(acc); tailStarted = 1; }
+                        tail = fmaf(xt[k], buf[i], tail);
+                    }
+                }
+            }
+            y[t * yStride + o] = tailStarted ? tail : reduce_lanes(acc);
+        }
+    }
+}
+
+// Implemented in the SIMD files when the compiler supports them; they return 0 when they do not handle the case.
+int lk_linear_avx512(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w, lk_dtype dtype,
+                     const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd)
+    __attribute__((weak));
+int lk_linear_avx2(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w, lk_dtype dtype,
+                   const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd)
+    __attribute__((weak));
+
+void lk_linear(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w, lk_dtype dtype,
+               const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd) {
+    if (tokenCount <= 0 || rowEnd <= rowBegin) return;
+    lk_isa isa = lk_active_isa();
+    if (isa == LK_ISA_AVX512 && lk_linear_avx512 &&
+        lk_linear_avx512(y, yStride, x, xStride, w, dtype, fp8, tokenCount, inSize, rowBegin, rowEnd))
+        return;
+    if (isa >= LK_ISA_AVX2 && lk_linear_avx2 &&
+        lk_linear_avx2(y, yStride, x, xStride, w, dtype, fp8, tokenCount, inSize, rowBegin, rowEnd))
+        return;
+    linear_portable(y, yStride, x, xStride, w, dtype, fp8, tokenCount, inSize, rowBegin, rowEnd);
+}
+
+// ---- thread pool -----------------------------------------------------------------------------------------------
+
+struct lk_pool {
+    int size;
+    pthread_t *threads;
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;
+    _Atomic uint64_t generation;   // bumped per job
+    _Atomic int remaining;         // workers (excluding the caller) still running the job
+    _Atomic int stopping;
+    lk_task_fn task;
+    void *context;
+};
+
+typedef struct {
+    lk_pool *pool;
+    int index;
+    int pin;
+} worker_start;
+
+static void pin_to_cpu(int cpu) {
+#ifdef __linux__
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+#else
+    (void)cpu;
+#endif
+}
+
+static void *worker_main(void *arg) {
+    worker_start start = *(worker_start *)arg;
+    free(arg);
+    lk_pool *pool = start.pool;
+    if (start.pin) pin_to_cpu(start.index);
+    uint64_t seen = 0;
+    for (;;) {
+        // Spin briefly for the next job (decode steps come back to back), then sleep.
+        uint64_t generation = atomic_load_explicit(&pool->generation, memory_order_acquire);
+        for (int spin = 0; generation == seen && spin < 20000; spin++) {
+#if defined(__x86_64__)
+            __builtin_ia32_pause();
+#endif
+            generation = atomic_load_explicit(&pool->generation, memory_order_acquire);
+        }
+        if (generation == seen) {
+            pthread_mutex_lock(&pool->mutex);
+            while ((generation = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
+                   !atomic_load(&pool->stopping))
+                pthread_cond_wait(&pool->wake, &pool->mutex);
+            pthread_mutex_unlock(&pool->mutex);
+        }
+        if (atomic_load(&pool->stopping)) return NULL;
+        seen = generation;
+        pool->task(pool->context, start.index, pool->size);
+        atomic_fetch_sub_explicit(&pool->remaining, 1, memory_order_acq_rel);
+    }
+}
+
+lk_pool *lk_pool_create(int threadCount, int pinToCores) {
+    if (threadCount < 1) threadCount = 1;
+    lk_pool *pool = calloc(1, sizeof(lk_pool));
+    if (!pool) return NULL;
+    pool->size = threadCount;
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->wake, NULL);
+    pool->threads = calloc((size_t)threadCount, sizeof(pthread_t));
+    if (pinToCores) pin_to_cpu(0);
+    for (int k = 1; k < threadCount; k++) {
+        worker_start *start = malloc(sizeof(worker_start));
+        start->pool = pool;
+        start->index = k;
+        start->pin = pinToCores;
+        pthread_create(&pool->threads[k], NULL, worker_main, start);
+    }
+    return pool;
+}
+
+void lk_pool_destroy(lk_pool *pool) {
+    if (!pool) return;
+    pthread_mutex_lock(&pool->mutex);
+    atomic_store(&pool->stopping, 1);
+    atomic_fetch_add(&pool->generation, 1);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+    for (int k = 1; k < pool->size; k++) pthread_join(pool->threads[k], NULL);
+    pthread_mutex_destroy(&pool->mutex);
+    pthread_cond_destroy(&pool->wake);
+    free(pool->threads);
+    free(pool);
+}
+
+int lk_pool_size(const lk_pool *pool) { return pool ? pool->size : 1; }
+
+void lk_pool_run(lk_pool *pool, lk_task_fn task, void *context) {
+    if (!pool || pool->size == 1) {
+        task(context, 0, 1);
+        return;
+    }
+    pool->task = task;
+    pool->context = context;
+    atomic_store_explicit(&pool->remaining, pool->size - 1, memory_order_release);
+    pthread_mutex_lock(&pool->mutex);
+    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_acq_rel);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+    task(context, 0, pool->size);
+    while (atomic_load_explicit(&pool->remaining, memory_order_acquire) > 0) {
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
+typedef struct {
+    float *y;
+    int64_t yStride;
+    const float *x;
+    int64_t xStride;
+    const void *w;
+    lk_dtype dtype;
+    const lk_fp8_scales *fp8;
+    int64_t tokenCount, inSize, outSize;
+} linear_job;
+
+static void linear_task(void *context, int worker, int workerCount) {
+    const linear_job *job = context;
+    int64_t blocks = (job->outSize + 15) / 16;
+    int64_t begin = blocks * worker / workerCount * 16;
+    int64_t end = blocks * (worker + 1) / workerCount * 16;
+    if (end > job->outSize) end = job->outSize;
+    if (begin < end)
+        lk_linear(job->y, job->yStride, job->x, job->xStride, job->w, job->dtype, job->fp8, job->tokenCount,
+                  job->inSize, begin, end);
+}
+
+void lk_linear_parallel(lk_pool *pool, float *y, int64_t yStride, const float *x, int64_t xStride, const void *w,
+                        lk_dtype dtype, const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize,
+                        int64_t outSize) {
+    linear_job job = {y, yStride, x, xStride, w, dtype, fp8, tokenCount, inSize, outSize};
+    lk_pool_run(pool, linear_task, &job);
+}

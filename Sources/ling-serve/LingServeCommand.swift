@@ -1,0 +1,12 @@
+import ArgumentParser
+
+@main
+struct LingServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ling-serve",
+        abstract: "An OpenAI-compatible inference server for Ling 2.0 (BailingMoeV2) models on CPUs.",
+        subcommands: [
+            // Each helper adds its subcommands here, one per line.
+        ]
+    )
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The project's test command (README "Tests"): builds in release mode and runs every test suite.
+# Release mode because the numeric tests run real forward passes; -enable-testing keeps @testable imports working.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+swift build -c release -Xswiftc -enable-testing
+swift test -c release -Xswiftc -enable-testing --skip-build --parallel --num-workers 2
