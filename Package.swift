@@ -34,17 +34,21 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Models", "KVCache", "Tensors"]),
 
         // ---- text side (no engine imports)
+        .target(name: "JSON"),  // order-preserving JSON values, parser with limits, Python-compatible dumps
         .target(name: "Tokenizers"),
-        .target(name: "ChatTemplates"),
+        .target(name: "ChatTemplates", dependencies: ["JSON"]),
 
         // ---- network side (no engine imports)
         .target(name: "HTTP", dependencies: ["COpenSSL"]),
-        .target(name: "OpenAIAPI"),
-        .target(name: "APIServer", dependencies: ["Engine", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI"]),
+        .target(name: "OpenAIAPI", dependencies: ["JSON"]),
+        .target(name: "APIServer", dependencies: ["Engine", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),
         .target(name: "BenchClient", dependencies: ["CCurl", "OpenAIAPI"]),
 
         // ---- executables: argument parsing and wiring only
-        .executableTarget(name: "ling-serve", dependencies: ["APIServer", "Engine", "Models", "Tokenizers", argumentParser]),
+        .executableTarget(
+            name: "ling-serve",
+            dependencies: ["APIServer", "Engine", "Models", "Tokenizers", "ChatTemplates", "JSON", "Tensors", argumentParser]
+        ),
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
 
         // ---- tests: one target per module
