@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One token with its natural-log probability.
+public struct TokenLogProbability: Sendable, Equatable {
+    public var tokenId: Int
+    public var logProbability: Float
+
+    public init(tokenId: Int, logProbability: Float) {
+        self.tokenId = tokenId
+        self.logProbability = logProbability
+    }
+}
+
+/// OpenAI `logprobs`: log-softmax of the model's raw logits (before bias, penalties, temperature and truncation).
+public enum LogProbabilities {
+    /// The chosen token's log probability and the `topCount` most likely tokens (descending, ties by lower id).
+    public static func compute(
+        logits: UnsafeBufferPointer<Float>, chosen: Int, topCount: Int
+    ) -> (chosen: TokenLogProbability, top: [TokenLogProbability]) {
+        var maxValue = -Float.infinity
+        for value in logits where value > maxValue { maxValue = value }
+        var total: Float = 0
+        for value in logits { total += expf(value - maxValue) }
+        let logTotal = maxValue + logf(total)
+        let chosenEntry = TokenLogProbability(tokenId: chosen, logProbability: logits[chosen] - logTotal)
+        guard topCount > 0 else { return (chosenEntry, []) }
+        // Insertion into a short sorted list: topCount <= 20.
+        var top: [TokenLogProbability] = []
+        top.reserveCapacity(topCount + 1)
+        for id in logits.indices {
+            let value = logits[id]
+            if top.count == topCount, let last = top.last, value <= last.logProbability { continue }
+            var position = top.count
+            while position > 0 && top[position - 1].logProbability < value { position -= 1 }
+            top.insert(TokenLogProbability(tokenId: id, logProbability: value), at: position)
+            if top.count > topCount { top.removeLast() }
+        }
+        for index in top.indices { top[index].logProbability -= logTotal }
+        return (chosenEntry, top)
+    }
+}
