@@ -52,7 +52,8 @@ let package = Package(
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
 
         // ---- tests: one target per module
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "KVCache"]),
+        .testTarget(name: "KVCacheTests", dependencies: ["KVCache"]),
     ],
     swiftLanguageModes: [.v6]
 )
