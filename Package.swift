@@ -52,6 +52,7 @@ let package = Package(
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
 
         // ---- tests: one target per module
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )
