@@ -54,6 +54,7 @@ let package = Package(
         // ---- tests: one target per module
         .testTarget(name: "EngineTests", dependencies: ["Engine", "KVCache"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )
