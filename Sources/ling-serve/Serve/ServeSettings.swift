@@ -1,0 +1,266 @@
+import Foundation
+import JSON
+
+/// Every setting of `ling-serve serve`, with its default. Resolved in this order, later wins:
+/// built-in default < configuration file (`--config`, default `config/ling-serve.json` when present) <
+/// environment variable `LING_SERVE_<KEY>` (upper-case, `-` -> `_`) < command-line flag `--<key>`.
+struct ServeSettings: Sendable, Equatable {
+    var model: String?
+    var servedModelName: String?
+    var host = "127.0.0.1"
+    var port = 8000
+    var apiKeys: [String] = []
+    var apiKeyFile: String?
+    var openMetrics = false
+    var tlsCert: String?
+    var tlsKey: String?
+    var maxModelLen: Int?
+    var maxOutputTokens: Int?
+    var maxBatchedTokens = 2048
+    var maxNumSeqs = 64
+    var maxQueuedRequests = 256
+    var maxQueuedTokens = 1 << 20
+    var kvCacheMemory = "2GiB"
+    var kvCacheDtype = "f32"
+    var blockSize = 16
+    var enablePrefixCaching = true
+    var threads = 0
+    var maxN = 8
+    var defaultTemperature: Double = 1.0
+    var defaultTopP: Double = 1.0
+    var defaultRepetitionPenalty: Double = 1.0
+    var maxBodyBytes = 8 << 20
+    var maxHeaderBytes = 64 << 10
+    var maxHeaderCount = 100
+    var maxConnections = 1024
+    var headerTimeout: Double = 30
+    var idleTimeout: Double = 60
+    var shutdownTimeout: Double = 30
+    var sseKeepalive: Double = 0
+    var logLevel = "info"
+
+    /// One documented key.
+    struct Key: Sendable {
+        let name: String
+        let help: String
+        let apply: @Sendable (inout ServeSettings, String) throws -> Void
+        let current: @Sendable (ServeSettings) -> Any?
+    }
+
+    /// The keys, in documentation order. The configuration file, the environment and the flags all go through
+    /// `apply`, so a value is parsed and checked the same way wherever it comes from.
+    static let keys: [Key] = [
+        key("model", "Model directory (Hugging Face layout). Default: the bundled models/ling-tiny.", \.model),
+        key("served-model-name", "Model id clients send and /v1/models lists. Default: the directory's name.", \.servedModelName),
+        key("host", "Address to listen on (IPv4 or IPv6; 0.0.0.0 or :: for all).", \.host),
+        key("port", "TCP port.", \.port, range: 0...65535),
+        Key(name: "api-key", help: "Accepted API key (repeatable; a JSON array in the file). No key: auth is off.",
+            apply: { settings, value in settings.apiKeys.append(contentsOf: splitList(value)) },
+            current: { $0.apiKeys }),
+        key("api-key-file", "File with one API key per line.", \.apiKeyFile),
+        key("open-metrics", "Serve /metrics without an API key (for scrapers).", \.openMetrics),
+        key("tls-cert", "PEM certificate chain: serve HTTPS.", \.tlsCert),
+        key("tls-key", "PEM private key for --tls-cert.", \.tlsKey),
+        key("max-model-len", "Longest prompt + output. Default: the model's max_position_embeddings.", \.maxModelLen),
+        key("max-output-tokens", "Cap on generated tokens when a request gives none.", \.maxOutputTokens),
+        key("max-batched-tokens", "Token budget of one forward pass (decode tokens + prompt chunks).", \.maxBatchedTokens, range: 1...1_000_000),
+        key("max-num-seqs", "Most sequences in the running batch.", \.maxNumSeqs, range: 1...4096),
+        key("max-queued-requests", "Most requests waiting to start; more get 429.", \.maxQueuedRequests, range: 0...1_000_000),
+        key("max-queued-tokens", "Most prompt + max_tokens tokens waiting; more get 429.", \.maxQueuedTokens, range: 1...Int.max),
+        key("kv-cache-memory", "Memory for the paged KV cache, e.g. 2GiB, 512MiB, or a fraction of free RAM like 0.3.", \.kvCacheMemory),
+        key("kv-cache-dtype", "KV cache element type: f32 or bf16.", \.kvCacheDtype, choices: ["f32", "bf16"]),
+        key("block-size", "Tokens per KV block.", \.blockSize, range: 1...1024),
+        key("enable-prefix-caching", "Reuse the KV blocks of repeated prompt prefixes.", \.enablePrefixCaching),
+        key("threads", "Compute threads (0 = one per core).", \.threads, range: 0...1024),
+        key("max-n", "Largest `n` (choices per request).", \.maxN, range: 1...128),
+        key("default-temperature", "Temperature when a request gives none.", \.defaultTemperature),
+        key("default-top-p", "top_p when a request gives none.", \.defaultTopP),
+        key("default-repetition-penalty", "repetition_penalty when a request gives none.", \.defaultRepetitionPenalty),
+        key("max-body-bytes", "Largest request body; more gets 413.", \.maxBodyBytes, range: 1...Int.max),
+        key("max-header-bytes", "Largest request line + headers; more gets 431.", \.maxHeaderBytes, range: 256...Int.max),
+        key("max-header-count", "Most header fields; more gets 431.", \.maxHeaderCount, range: 1...10_000),
+        key("max-connections", "Most open client connections.", \.maxConnections, range: 1...1_000_000),
+        key("header-timeout", "Seconds to receive a request's headers (and between body reads).", \.headerTimeout),
+        key("idle-timeout", "Seconds an idle keep-alive connection stays open.", \.idleTimeout),
+        key("shutdown-timeout", "Seconds running requests get to finish on SIGTERM/SIGINT.", \.shutdownTimeout),
+        key("sse-keepalive", "Seconds between `: ping` comments on idle streams (0 = off).", \.sseKeepalive),
+        key("log-level", "trace, debug, info, warning or error.", \.logLevel, choices: ["trace", "debug", "info", "warning", "error"]),
+    ]
+
+    /// Applies `value` to the key `name`; throws a message naming the key and the source.
+    mutating func set(_ name: String, _ value: String, source: String) throws {
+        guard let key = Self.keys.first(where: { $0.name == name }) else {
+            throw SettingsError("\(source): unknown setting '\(name)'")
+        }
+        do {
+            try key.apply(&self, value)
+        } catch let error as SettingsError {
+            throw SettingsError("\(source): \(name): \(error.message)")
+        }
+    }
+
+    /// Reads a JSON configuration file: an object whose keys are setting names (`-` or `_` both accepted). Keys
+    /// starting with `//` are comments (the shipped file documents every key that way).
+    mutating func load(file path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingsError("cannot read configuration file \(path)")
+        }
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse([UInt8](data))
+        } catch {
+            throw SettingsError("\(path) is not valid JSON: \(error)")
+        }
+        guard case .object(let entries) = document else {
+            throw SettingsError("\(path) must hold a JSON object of settings")
+        }
+        for member in entries.members {
+            let name = member.key.replacingOccurrences(of: "_", with: "-")
+            if name.hasPrefix("//") { continue }
+            func text(_ value: JSONValue) throws -> String? {
+                switch value {
+                case .null: return nil
+                case .bool(let flag): return flag ? "true" : "false"
+                case .string(let string): return string
+                case .number: return value.compactJSON()
+                case .array, .object: throw SettingsError("\(path): \(name): expected a scalar value")
+                }
+            }
+            if case .array(let items) = member.value {
+                for item in items { if let value = try text(item) { try set(name, value, source: path) } }
+            } else if let value = try text(member.value) {
+                try set(name, value, source: path)
+            }
+        }
+    }
+
+    /// Applies `LING_SERVE_*` variables.
+    mutating func load(environment: [String: String]) throws {
+        for key in Self.keys {
+            let variable = "LING_SERVE_" + key.name.uppercased().replacingOccurrences(of: "-", with: "_")
+            if let value = environment[variable] { try set(key.name, value, source: "environment \(variable)") }
+        }
+    }
+
+    /// The configuration file with every key and its default, as `config/ling-serve.json` ships it.
+    static func defaultFileText() -> String {
+        let defaults = ServeSettings()
+        var lines = ["{"]
+        for (index, key) in keys.enumerated() {
+            let comma = index == keys.count - 1 ? "" : ","
+            lines.append("  \"//\(key.name)\": \(jsonString(key.help)),")
+            lines.append("  \"\(key.name)\": \(jsonLiteral(key.current(defaults)))\(comma)")
+        }
+        lines.append("}")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+struct SettingsError: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}
+
+// MARK: - Key constructors
+
+private func splitList(_ value: String) -> [String] {
+    value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
+private func key(_ name: String, _ help: String, _ path: WritableKeyPath<ServeSettings, String> & Sendable, choices: [String]? = nil) -> ServeSettings.Key {
+    ServeSettings.Key(
+        name: name, help: help,
+        apply: { settings, value in
+            if let choices, !choices.contains(value) {
+                throw SettingsError("must be one of \(choices.joined(separator: ", ")), got '\(value)'")
+            }
+            settings[keyPath: path] = value
+        },
+        current: { $0[keyPath: path] })
+}
+
+private func key(_ name: String, _ help: String, _ path: WritableKeyPath<ServeSettings, String?> & Sendable) -> ServeSettings.Key {
+    ServeSettings.Key(
+        name: name, help: help, apply: { settings, value in settings[keyPath: path] = value.isEmpty ? nil : value },
+        current: { $0[keyPath: path] })
+}
+
+private func parseInt(_ value: String) throws -> Int {
+    guard let number = Int(value.trimmingCharacters(in: .whitespaces)) else {
+        throw SettingsError("expected an integer, got '\(value)'")
+    }
+    return number
+}
+
+private func key(_ name: String, _ help: String, _ path: WritableKeyPath<ServeSettings, Int> & Sendable, range: ClosedRange<Int>) -> ServeSettings.Key {
+    ServeSettings.Key(
+        name: name, help: help,
+        apply: { settings, value in
+            let number = try parseInt(value)
+            guard range.contains(number) else { throw SettingsError("must be in \(range), got \(number)") }
+            settings[keyPath: path] = number
+        },
+        current: { $0[keyPath: path] })
+}
+
+private func key(_ name: String, _ help: String, _ path: WritableKeyPath<ServeSettings, Int?> & Sendable) -> ServeSettings.Key {
+    ServeSettings.Key(
+        name: name, help: help,
+        apply: { settings, value in
+            let number = try parseInt(value)
+            guard number > 0 else { throw SettingsError("must be positive, got \(number)") }
+            settings[keyPath: path] = number
+        },
+        current: { $0[keyPath: path] })
+}
+
+private func key(_ name: String, _ help: String, _ path: WritableKeyPath<ServeSettings, Double> & Sendable) -> ServeSettings.Key {
+    ServeSettings.Key(
+        name: name, help: help,
+        apply: { settings, value in
+            guard let number = Double(value.trimmingCharacters(in: .whitespaces)), number.isFinite, number >= 0 else {
+                throw SettingsError("expected a non-negative number, got '\(value)'")
+            }
+            settings[keyPath: path] = number
+        },
+        current: { $0[keyPath: path] })
+}
+
+private func key(_ name: String, _ help: String, _ path: WritableKeyPath<ServeSettings, Bool> & Sendable) -> ServeSettings.Key {
+    ServeSettings.Key(
+        name: name, help: help,
+        apply: { settings, value in
+            switch value.lowercased() {
+            case "true", "1", "yes", "on": settings[keyPath: path] = true
+            case "false", "0", "no", "off": settings[keyPath: path] = false
+            default: throw SettingsError("expected true or false, got '\(value)'")
+            }
+        },
+        current: { $0[keyPath: path] })
+}
+
+private func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+private func jsonLiteral(_ value: Any?) -> String {
+    switch value {
+    case nil: return "null"
+    case let text as String: return jsonString(text)
+    case let flag as Bool: return flag ? "true" : "false"
+    case let number as Int: return String(number)
+    case let number as Double: return number == number.rounded() ? String(format: "%.1f", number) : String(number)
+    case let list as [String]: return "[" + list.map(jsonString).joined(separator: ", ") + "]"
+    default: return "null"
+    }
+}
