@@ -53,6 +53,7 @@ let package = Package(
 
         // ---- tests: one target per module
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Fixtures"]),
+        .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "JSON"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )
