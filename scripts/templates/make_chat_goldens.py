@@ -211,11 +211,39 @@ def main():
     with open(os.path.join(FIXTURES, "chat_cases.json"), "w", encoding="utf-8") as f:
         json.dump(document, f, ensure_ascii=False, indent=1)
         f.write("\n")
+    write_snippets(tokenizer)
     errors = sum(1 for case in cases if "error" in case)
     print(f"wrote {len(cases)} cases ({errors} expected errors) for {len(plan)} templates", file=sys.stderr)
     for case in cases:
         if "error" in case:
             print(f"  error [{case['template']}] {case['title']}: {case['error'][:100]}", file=sys.stderr)
+
+
+def write_snippets(tokenizer):
+    """The differential corpus of small templates (scripts/templates/expression_cases.py)."""
+    sys.path.insert(0, HERE)
+    import expression_cases as corpus
+
+    sources = [("expression", "{{ " + text + " }}") for text in corpus.EXPRESSIONS]
+    sources += [("statement", text) for text in corpus.STATEMENTS]
+    sources += [("syntax", text) for text in corpus.SYNTAX_ERRORS]
+    sources += [("whitespace", text) for text in corpus.whitespace_cases()]
+    cases = []
+    for kind, source in sources:
+        case = {"kind": kind, "source": source}
+        try:
+            case["expected"] = tokenizer.apply_chat_template(
+                [{"role": "user", "content": "Hi"}], chat_template=source, tokenize=False, add_generation_prompt=True,
+                **corpus.EXTRA)
+        except Exception as error:
+            case["error"] = f"{type(error).__name__}: {error}"
+        cases.append(case)
+    document = {"special_tokens": tokenizer.special_tokens_map, "extra": corpus.EXTRA, "cases": cases}
+    with open(os.path.join(FIXTURES, "snippet_cases.json"), "w", encoding="utf-8") as f:
+        json.dump(document, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    errors = sum(1 for case in cases if "error" in case)
+    print(f"wrote {len(cases)} snippet cases ({errors} expected errors)", file=sys.stderr)
 
 
 if __name__ == "__main__":
