@@ -470,6 +470,19 @@ final class Interpreter {
     }
 
     func binary(_ op: BinaryOperator, _ left: Value, _ right: Value) throws(TemplateError) -> Value {
+        let result = try unboundedBinary(op, left, right)
+        // Strings and lists built by doubling in a loop would exhaust memory long before anything is printed.
+        switch result {
+        case .string(let text) where text.utf8.count > Interpreter.maxOutputSize:
+            throw TemplateError("string result exceeds \(Interpreter.maxOutputSize) bytes")
+        case .list(let items) where items.count > Interpreter.maxOutputSize / 8:
+            throw TemplateError("list result exceeds \(Interpreter.maxOutputSize / 8) items")
+        default:
+            return result
+        }
+    }
+
+    private func unboundedBinary(_ op: BinaryOperator, _ left: Value, _ right: Value) throws(TemplateError) -> Value {
         if op == .concat { return .string(left.str + right.str) }
         if case .undefined(let undefined) = left { throw undefined.error }
         if case .undefined(let undefined) = right { throw undefined.error }
@@ -479,9 +492,15 @@ final class Interpreter {
         case (.add, .tuple(let a), .tuple(let b)): return .tuple(a + b)
         case (.multiply, .string(let text), _), (.multiply, _, .string(let text)):
             guard let count = (left.integerValue ?? right.integerValue) else { break }
+            if count > 0 && text.utf8.count > Interpreter.maxOutputSize / count {
+                throw TemplateError("string result exceeds \(Interpreter.maxOutputSize) bytes")
+            }
             return .string(String(repeating: text, count: max(0, count)))
         case (.multiply, .list(let items), _), (.multiply, _, .list(let items)):
             guard let count = (left.integerValue ?? right.integerValue) else { break }
+            if count > 0 && items.count > Interpreter.maxOutputSize / 8 / count {
+                throw TemplateError("list result exceeds \(Interpreter.maxOutputSize / 8) items")
+            }
             return .list(Array(repeating: items, count: max(0, count)).flatMap { $0 })
         default:
             break

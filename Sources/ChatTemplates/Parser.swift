@@ -4,6 +4,12 @@
 struct Parser {
     private let tokens: [Token]
     private var index = 0
+    // Nesting of expressions being parsed; bounded so a hostile template cannot exhaust the stack.
+    private var depth = 0
+    static let maxDepth = 256
+    static let closingKeywords: Set<String> = [
+        "elif", "else", "endif", "endfor", "endset", "endmacro", "endcall", "endfilter", "endwith", "endgeneration",
+    ]
 
     static func parse(_ tokens: [Token]) throws(TemplateError) -> [Node] {
         var parser = Parser(tokens: tokens)
@@ -113,6 +119,10 @@ struct Parser {
                 if endTags.contains(keyword) {
                     _ = advance()
                     return (nodes, keyword)
+                }
+                if Parser.closingKeywords.contains(keyword) {
+                    let expected = endTags.sorted().map { "'\($0)'" }.joined(separator: " or ")
+                    throw error("unexpected '\(keyword)'" + (endTags.isEmpty ? " (no block is open)" : ", expected \(expected)"), at: current)
                 }
                 nodes.append(try parseStatement())
             default:
@@ -305,7 +315,14 @@ struct Parser {
         return .tuple(items)
     }
 
+    private mutating func enter() throws(TemplateError) {
+        depth += 1
+        if depth > Parser.maxDepth { throw error("expression nested deeper than \(Parser.maxDepth) levels", at: current) }
+    }
+
     private mutating func parseExpression() throws(TemplateError) -> Expression {
+        try enter()
+        defer { depth -= 1 }
         var expression = try parseOr()
         while skipName("if") {
             let condition = try parseOr()
@@ -328,7 +345,11 @@ struct Parser {
     }
 
     private mutating func parseNot() throws(TemplateError) -> Expression {
-        if skipName("not") { return .not(try parseNot()) }
+        if skipName("not") {
+            try enter()
+            defer { depth -= 1 }
+            return .not(try parseNot())
+        }
         return try parseCompare()
     }
 
@@ -389,6 +410,8 @@ struct Parser {
     }
 
     private mutating func parseUnary(withFilter: Bool) throws(TemplateError) -> Expression {
+        try enter()
+        defer { depth -= 1 }
         var expression: Expression
         if skipOp("-") {
             expression = .negate(try parseUnary(withFilter: false))
