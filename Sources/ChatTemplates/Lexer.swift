@@ -100,6 +100,32 @@ struct Lexer {
         tokens.append(Token(kind: kind, line: cursor.line, column: cursor.column))
     }
 
+    // Python's `\s` (what jinja2's `-%}` and `{%-` strip) is every code point for which `str.isspace()` holds.
+    private func skipWhitespace(from offset: Int) -> Int {
+        var index = offset
+        while index < source.count {
+            let byte = source[index]
+            if byte < 0x80 {
+                guard isSpace(byte) || (byte >= 0x1C && byte <= 0x1F) else { return index }
+                index += 1
+                continue
+            }
+            let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : 2
+            guard index + length <= source.count,
+                let scalar = String(decoding: source[index..<index + length], as: UTF8.self).unicodeScalars.first,
+                PyString.isWhitespace(scalar)
+            else { return index }
+            index += length
+        }
+        return index
+    }
+
+    private func stripTrailingWhitespace(_ text: [UInt8]) -> [UInt8] {
+        guard let last = text.last, last >= 0x80 || isSpace(last) || (last >= 0x1C && last <= 0x1F) else { return text }
+        let string = String(decoding: text, as: UTF8.self)
+        return Array(PyString.strip(string, characters: nil, leading: false, trailing: true).utf8)
+    }
+
     private func isSpace(_ byte: UInt8) -> Bool {
         byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0x0B || byte == 0x0C
     }
@@ -128,7 +154,7 @@ struct Lexer {
             }
             var text = Array(source[position..<tagStart])
             if modifier == UInt8(ascii: "-") {
-                while let last = text.last, isSpace(last) { text.removeLast() }
+                text = stripTrailingWhitespace(text)
             } else if modifier != UInt8(ascii: "+") && kind != UInt8(ascii: "{") {
                 text = lstripBlock(text)
             }
@@ -177,7 +203,7 @@ struct Lexer {
     private mutating func finishTag(endOffset: Int, strip: Bool, trimNewline: Bool) {
         position = endOffset
         if strip {
-            while position < source.count && isSpace(source[position]) { position += 1 }
+            position = skipWhitespace(from: position)
         } else if trimNewline && position < source.count && source[position] == 0x0A {
             position += 1
         }
@@ -201,10 +227,10 @@ struct Lexer {
 
     private func isRawBegin(from offset: Int) -> Bool {
         var index = offset
-        while index < source.count && isSpace(source[index]) { index += 1 }
+        index = skipWhitespace(from: index)
         guard starts(with: "raw", at: index) else { return false }
         index += 3
-        while index < source.count && isSpace(source[index]) { index += 1 }
+        index = skipWhitespace(from: index)
         return starts(with: "%}", at: index) || starts(with: "-%}", at: index)
     }
 
@@ -214,7 +240,7 @@ struct Lexer {
         var bodyStart: Int
         if starts(with: "-%}", at: index) {
             bodyStart = index + 3
-            while bodyStart < source.count && isSpace(source[bodyStart]) { bodyStart += 1 }
+            bodyStart = skipWhitespace(from: bodyStart)
         } else {
             bodyStart = index + 2  // jinja2 applies no trim_blocks after `{% raw %}`
         }
@@ -229,10 +255,10 @@ struct Lexer {
                 modifier = source[cursor]
                 cursor += 1
             }
-            while cursor < source.count && isSpace(source[cursor]) { cursor += 1 }
+            cursor = skipWhitespace(from: cursor)
             guard starts(with: "endraw", at: cursor) else { continue }
             cursor += 6
-            while cursor < source.count && isSpace(source[cursor]) { cursor += 1 }
+            cursor = skipWhitespace(from: cursor)
             var endModifier: UInt8 = 0
             if cursor < source.count, source[cursor] == UInt8(ascii: "-") || source[cursor] == UInt8(ascii: "+") {
                 endModifier = source[cursor]
@@ -241,7 +267,7 @@ struct Lexer {
             guard starts(with: "%}", at: cursor) else { continue }
             var body = Array(source[bodyStart..<tagStart])
             if modifier == UInt8(ascii: "-") {
-                while let last = body.last, isSpace(last) { body.removeLast() }
+                body = stripTrailingWhitespace(body)
             } else if modifier != UInt8(ascii: "+") {
                 lineStarting = bodyStart > 0 && source[bodyStart - 1] == 0x0A
                 body = lstripBlock(body)
@@ -261,7 +287,7 @@ struct Lexer {
         var bracketDepth = 0
         let closer = isBlock ? UInt8(ascii: "%") : UInt8(ascii: "}")
         while true {
-            while index < source.count && isSpace(source[index]) { index += 1 }
+            index = skipWhitespace(from: index)
             guard index < source.count else {
                 throw error(isBlock ? "block tag is not closed with '%}'" : "expression is not closed with '}}'", at: start)
             }

@@ -117,6 +117,9 @@ STATEMENTS = [
     "{% for m in messages %}{{ m.role }}{% endfor %}",
     "{% for i in range(3) %}{{ i }}{% endfor %}{{ i }}",
     "{{ messages[0].content|tojson }}{{ tools|tojson }}",
+    "a\u3000\u00a0 {%- if true -%} \u2003\nb\u3000{%- endif %}\u00a0\u3000c",
+    "x {{- '\u3000' -}} \u3000 y\r\nz\r\n{% if true %}\r\n  w\r\n{% endif %}\r\n",
+    "{{ '\u3000 wide \u00a0'.strip() }}|{{ '\u3000a b\u2003c'.split() }}|{{ '\x1c x \x1f'|trim }}",
 ]
 
 SYNTAX_ERRORS = [
