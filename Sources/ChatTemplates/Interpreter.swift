@@ -200,22 +200,27 @@ final class Interpreter {
         }
     }
 
+    /// A macro closes over the scopes around its definition (a `call` block's body sees the loop variables at the
+    /// call site); the template's root scope is always the live one, so later top-level `set`s are visible.
     private func makeMacro(name: String, parameters: [MacroParameter], body: [Node]) -> Callable {
-        Callable(name: name) { arguments, interpreter throws(TemplateError) in
-            try interpreter.callMacro(name: name, parameters: parameters, body: body, arguments: arguments)
+        let enclosing = Array(scopes.dropFirst())
+        return Callable(name: name) { arguments, interpreter throws(TemplateError) in
+            try interpreter.callMacro(name: name, parameters: parameters, body: body, enclosing: enclosing, arguments: arguments)
         }
     }
 
-    private func callMacro(name: String, parameters: [MacroParameter], body: [Node], arguments: CallArguments) throws(TemplateError) -> Value {
+    private func callMacro(
+        name: String, parameters: [MacroParameter], body: [Node], enclosing: [[String: Value]], arguments: CallArguments
+    ) throws(TemplateError) -> Value {
         if arguments.positional.count > parameters.count {
             throw TemplateError("macro '\(name)' takes not more than \(parameters.count) argument(s)")
         }
         callDepth += 1
         defer { callDepth -= 1 }
         if callDepth > Interpreter.maxCallDepth { throw TemplateError("macro calls nested deeper than \(Interpreter.maxCallDepth)") }
-        // A macro sees the template globals and its own arguments, not its caller's locals.
+        // A macro sees the root scope, its definition's enclosing scopes and its arguments, not its caller's locals.
         let saved = scopes
-        scopes = [scopes[0], [:]]
+        scopes = [scopes[0]] + enclosing + [[:]]
         defer { scopes = saved }
         for (position, parameter) in parameters.enumerated() {
             if position < arguments.positional.count {
