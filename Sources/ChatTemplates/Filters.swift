@@ -210,6 +210,13 @@ extension Interpreter {
         case "attr":
             guard case .string(let attribute)? = argument(0, "name") else { throw TemplateError("attr filter needs a name") }
             return try self.attribute(of: value, attribute)
+        case "format":
+            if !arguments.positional.isEmpty && !arguments.keyword.isEmpty {
+                throw TemplateError("can't handle positional and keyword arguments at the same time")
+            }
+            var mapping = Dict()
+            for keyword in arguments.keyword { mapping[keyword.name] = keyword.value }
+            return .string(try PercentFormat.format(text(value), arguments.keyword.isEmpty ? .tuple(arguments.positional) : .dict(mapping)))
         case "center":
             let width = argument(0, "width")?.integerValue ?? 80
             let string = text(value)

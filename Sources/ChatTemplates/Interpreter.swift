@@ -492,6 +492,7 @@ final class Interpreter {
         if case .undefined(let undefined) = left { throw undefined.error }
         if case .undefined(let undefined) = right { throw undefined.error }
         switch (op, left, right) {
+        case (.modulo, .string(let template), _): return .string(try PercentFormat.format(template, right))
         case (.add, .string(let a), .string(let b)): return .string(a + b)
         case (.add, .list(let a), .list(let b)): return .list(a + b)
         case (.add, .tuple(let a), .tuple(let b)): return .tuple(a + b)

@@ -74,6 +74,11 @@ EXPRESSIONS = [
     "add_generation_prompt", "bos_token ~ eos_token", "tools", "tools is none", "documents is defined",
     "namespace(a=1).a", "namespace(obj).b", "nums is callable", "range is callable", "'x'.upper is callable",
     "nums.append", "nums.append(1)", "obj.update({})", "obj.pop('b')",
+    # printf-style formatting
+    "'%s and %r' % ('a', 'b')", "'%d%%' % 50", "'%5.2f|%-6s|%06d|%+d|% d' % (3.14159, 'ab', 42, 7, 7)", "'%x %X %o %#x' % (255, 255, 8, 255)",
+    "'%e %g %G %.3e' % (12345.678, 0.00001234, 1e20, 1.5)", "'%(name)s is %(age)d' % {'name': 'Ann', 'age': 31}", "'%s' % [1, 2]",
+    "'%s-%s'|format('a', 'b')", "'%(x)s'|format(x=1)", "'%c%c' % (65, 'b')", "'%.2s' % 'abcdef'", "'%s %s' % ('only one',)",
+    "'%s' % ('a', 'b')", "'%d' % 'x'", "'%5s|%-5d|' % ('r', 3)", "'%s' % none_value", "'%.1f' % 0.05", "'%.0f' % 2.5",
 ]
 
 STATEMENTS = [
