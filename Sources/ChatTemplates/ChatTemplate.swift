@@ -75,7 +75,9 @@ public struct ChatTemplate: Sendable {
     }
 
     /// Renders a conversation. `messages` and `tools` are passed to the template as the client sent them (key order
-    /// kept); `extra` adds template variables (such as `enable_thinking`) and overrides the defaults.
+    /// kept); `extra` adds template variables (such as `enable_thinking`) and may override special tokens, but not
+    /// `messages`, `tools`, `documents` or `add_generation_prompt` (an error, as in transformers). Messages are
+    /// prepared like transformers 5.x does (see `prepare`). `now` fixes `strftime_now`.
     public func render(
         messages: [JSONValue], tools: [JSONValue]? = nil, addGenerationPrompt: Bool = true, extra: JSONObject = JSONObject(),
         now: Int? = nil
@@ -96,7 +98,13 @@ public struct ChatTemplate: Sendable {
         variables["tools"] = tools.map(JSONValue.array) ?? .null
         variables["documents"] = .null
         variables["add_generation_prompt"] = .bool(addGenerationPrompt)
-        for member in extra { variables[member.key] = member.value }
+        for member in extra {
+            // transformers passes these as explicit arguments next to **kwargs, so Python rejects duplicates.
+            if ["messages", "tools", "documents", "add_generation_prompt"].contains(member.key) {
+                throw TemplateError("got multiple values for template variable '\(member.key)'")
+            }
+            variables[member.key] = member.value
+        }
         let template = (tools != nil ? toolUseTemplate : nil) ?? defaultTemplate
         return try template.render(variables, now: now)
     }

@@ -143,5 +143,8 @@ struct ChatTemplateLoadingTests {
         #expect(try template.render(messages: [message]) == "False")
         #expect(throws: TemplateError.self) { _ = try template.render(messages: []) }
         #expect(throws: TemplateError.self) { _ = try template.render(messages: ["not an object"]) }
+        #expect(throws: TemplateError.self) { _ = try template.render(messages: [message], extra: ["messages": []]) }
+        let tokens = ChatTemplate(defaultTemplate: try Template("{{ eos_token }}{{ flag }}"), specialTokens: ["eos_token": "</s>"])
+        #expect(try tokens.render(messages: [message], extra: ["eos_token": "E", "flag": true]) == "ETrue")
     }
 }
