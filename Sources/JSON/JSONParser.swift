@@ -12,11 +12,16 @@ public struct JSONParser {
     }
 
     public static func parse(_ bytes: [UInt8], limits: Limits = Limits()) throws(JSONError) -> JSONValue {
-        var parser = JSONParser(bytes: bytes, limits: limits)
+        try bytes.withUnsafeBufferPointer { buffer throws(JSONError) in try parse(buffer, limits: limits) }
+    }
+
+    /// Parses bytes in place (for example a request body still in its receive buffer).
+    public static func parse(_ buffer: UnsafeBufferPointer<UInt8>, limits: Limits = Limits()) throws(JSONError) -> JSONValue {
+        var parser = JSONParser(bytes: buffer, limits: limits)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
-        if parser.index < bytes.count {
+        if parser.index < buffer.count {
             throw JSONError("unexpected trailing data after the JSON value", offset: parser.index)
         }
         return value
@@ -26,11 +31,12 @@ public struct JSONParser {
         try parse(Array(text.utf8), limits: limits)
     }
 
-    private let bytes: [UInt8]
+    // Valid only during `parse`: the parser never outlives the buffer it reads.
+    private let bytes: UnsafeBufferPointer<UInt8>
     private let limits: Limits
     private var index = 0
 
-    private init(bytes: [UInt8], limits: Limits) {
+    private init(bytes: UnsafeBufferPointer<UInt8>, limits: Limits) {
         self.bytes = bytes
         self.limits = limits
     }
@@ -173,7 +179,7 @@ public struct JSONParser {
             }
             while index < bytes.count && isDigit(bytes[index]) { index += 1 }
         }
-        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if isFloat {
             // Correctly rounded (strtod); overflow gives ±infinity as in Python.
             guard let value = Double(text) else { throw JSONError("invalid number '\(text)'", offset: start) }
@@ -193,7 +199,7 @@ public struct JSONParser {
         while scan < bytes.count {
             let byte = bytes[scan]
             if byte == UInt8(ascii: "\"") {
-                guard let text = String(validating: bytes[index..<scan], as: UTF8.self) else {
+                guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[index..<scan]), as: UTF8.self) else {
                     throw JSONError("invalid UTF-8 in a string", offset: firstInvalidUTF8(from: index, to: scan))
                 }
                 index = scan + 1
@@ -298,7 +304,9 @@ public struct JSONParser {
             default: return position
             }
             if position + length > to { return position }
-            if String(validating: bytes[position..<(position + length)], as: UTF8.self) == nil { return position }
+            if String(validating: UnsafeBufferPointer(rebasing: bytes[position..<(position + length)]), as: UTF8.self) == nil {
+                return position
+            }
             position += length
         }
         return from

@@ -59,3 +59,23 @@ struct JSONSerializationTests {
         }
     }
 }
+
+@Suite("JSON Codable bridging")
+struct JSONCodableTests {
+    struct Wrapper: Codable, Equatable {
+        let name: String
+        let payload: JSONValue
+    }
+
+    @Test("Round trip through JSONEncoder and JSONDecoder")
+    func roundTrip() throws {
+        let payload = try JSONParser.parse(#"{"a": [1, 2.5, "x", null, true, {"b": -3}], "c": "é"}"#)
+        let data = try JSONEncoder().encode(Wrapper(name: "n", payload: payload))
+        let decoded = try JSONDecoder().decode(Wrapper.self, from: data)
+        #expect(decoded.name == "n")
+        #expect(decoded.payload == payload)  // object equality ignores order, as in Python
+        #expect(decoded.payload["a"]?[0] == .number(.int(1)))
+        #expect(decoded.payload["a"]?[1] == .number(.double(2.5)))
+        #expect(payload.description == #"{"a":[1,2.5,"x",null,true,{"b":-3}],"c":"é"}"#)
+    }
+}
