@@ -41,6 +41,10 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         invalidRequest("invalid_json", param: nil, message)
     }
 
+    public static func unsupportedContentType(_ contentType: String) -> APIError {
+        invalidRequest("invalid_value", param: nil, "Content-Type '\(contentType)' is not supported; send application/json")
+    }
+
     public static func invalidType(param: String, expected: String) -> APIError {
         invalidRequest("invalid_type", param: param, "\(param) must be \(expected)")
     }

@@ -69,7 +69,9 @@ public struct GenerationRequest: Sendable {
     public var sampling: SamplingConfig
     /// Per choice, counted in sampled tokens.
     public var maxTokens: Int
-    /// End-of-sequence ids (from `generation_config.json`) plus the request's `stop_token_ids`.
+    /// End-of-sequence ids (from `generation_config.json`); ignored when `ignoreEOS`.
+    public var eosTokenIds: Set<Int>
+    /// The request's `stop_token_ids`: always end the choice, even with `ignoreEOS`.
     public var stopTokenIds: Set<Int>
     public var ignoreEOS: Bool
     /// Independent sequences sharing the prompt.
@@ -85,13 +87,14 @@ public struct GenerationRequest: Sendable {
 
     public init(
         id: GenerationRequestID, promptTokenIds: [Int], sampling: SamplingConfig, maxTokens: Int,
-        stopTokenIds: Set<Int>, ignoreEOS: Bool = false, choiceCount: Int = 1, logprobCount: Int? = nil,
+        eosTokenIds: Set<Int>, stopTokenIds: Set<Int> = [], ignoreEOS: Bool = false, choiceCount: Int = 1, logprobCount: Int? = nil,
         bannedTokenIds: [Int] = [], constraint: (any TokenConstraintFactory)? = nil, arrivalTime: Double = 0
     ) {
         self.id = id
         self.promptTokenIds = promptTokenIds
         self.sampling = sampling
         self.maxTokens = maxTokens
+        self.eosTokenIds = eosTokenIds
         self.stopTokenIds = stopTokenIds
         self.ignoreEOS = ignoreEOS
         self.choiceCount = choiceCount
