@@ -53,6 +53,8 @@ let package = Package(
 
         // ---- tests: one target per module
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Fixtures"]),
+        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON"]),
+        .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )
