@@ -28,8 +28,7 @@ extension APIServer {
         let backend = self.backend
         let disconnected = DisconnectFlag()
         sink.onDisconnect {
-            disconnected.set()
-            backend.cancel(requestID: generationID)
+            if disconnected.set() { backend.cancel(requestID: generationID) }
         }
         let options = ChatOutputOptions(
             stop: chat.sampling.stop, parseToolCalls: !chat.tools.isEmpty && chat.toolChoice != .none,
@@ -71,7 +70,7 @@ extension APIServer {
                             header: header, index: choice, delta: item.delta, logprobs: item.logprobs,
                             finishReason: item.finishReason, includeUsage: chat.includeUsage)
                         if !(await sink.write(ServerSentEvent.data(chunk))) {
-                            backend.cancel(requestID: generationID)
+                            if disconnected.set() { backend.cancel(requestID: generationID) }
                             aborted = true
                             break loop
                         }

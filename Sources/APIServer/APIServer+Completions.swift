@@ -42,8 +42,7 @@ extension APIServer {
         let allIDs = generationIDs
         let disconnected = DisconnectFlag()
         sink.onDisconnect {
-            disconnected.set()
-            for id in allIDs { backend.cancel(requestID: id) }
+            if disconnected.set() { for id in allIDs { backend.cancel(requestID: id) } }
         }
         // Merge the prompts' event streams, tagged with the prompt index.
         let (merged, continuation) = AsyncStream<(Int, GenerationEvent)>.makeStream()
@@ -104,7 +103,7 @@ extension APIServer {
                             header: header, index: index, text: item.text, logprobs: item.logprobs,
                             finishReason: item.finishReason, includeUsage: completion.includeUsage)
                         if !(await sink.write(ServerSentEvent.data(chunk))) {
-                            for id in generationIDs { backend.cancel(requestID: id) }
+                            if disconnected.set() { for id in generationIDs { backend.cancel(requestID: id) } }
                             aborted = true
                             break loop
                         }

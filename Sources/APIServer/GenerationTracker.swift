@@ -1,3 +1,4 @@
+import Synchronization
 import OpenAIAPI
 
 /// Per-request bookkeeping shared by chat and completions: incremental decoders per choice, token -> piece
@@ -75,17 +76,10 @@ struct GenerationTracker {
     }
 }
 
-/// Set by the disconnect handler, read by the response loop.
+/// Set once when the request is abandoned (client disconnect or failed write), so the backend is cancelled once.
 final class DisconnectFlag: Sendable {
-    private let state = AtomicFlag()
-    var isSet: Bool { state.load() }
-    func set() { state.store() }
-}
-
-import Synchronization
-
-final class AtomicFlag: Sendable {
     private let value = Atomic<Bool>(false)
-    func load() -> Bool { value.load(ordering: .acquiring) }
-    func store() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    /// True for the first caller only.
+    func set() -> Bool { value.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
 }
