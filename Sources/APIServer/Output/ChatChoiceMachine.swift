@@ -94,7 +94,7 @@ public struct ChatChoiceMachine {
             return []
         }
         var items: [ChatStreamItem] = []
-        var events: [ToolCallStreamParser.Event] = []
+        var events: [OutputEvent] = []
         var endedHere = false
         for piece in pieces {
             completionTokenCount += 1
@@ -117,7 +117,7 @@ public struct ChatChoiceMachine {
             route(stopMatcher.flush(), into: &events)
             for segment in reasoning.finish() { route(segment: segment, into: &events) }
             if var parser = tools {
-                events += parser.finish()
+                events += parser.finish().map(OutputEvent.text)
                 tools = parser
             }
         }
@@ -149,27 +149,33 @@ public struct ChatChoiceMachine {
         return items
     }
 
-    private mutating func route(_ released: [UInt8], into events: inout [ToolCallStreamParser.Event]) {
+    /// Reasoning bypasses the tool parser; content goes through it when tools are active.
+    private enum OutputEvent {
+        case reasoning([UInt8])
+        case text(ToolCallStreamParser.Event)
+    }
+
+    private mutating func route(_ released: [UInt8], into events: inout [OutputEvent]) {
         guard !released.isEmpty else { return }
         for segment in reasoning.feed(released) { route(segment: segment, into: &events) }
     }
 
-    private mutating func route(segment: ReasoningSplitter.Segment, into events: inout [ToolCallStreamParser.Event]) {
+    private mutating func route(segment: ReasoningSplitter.Segment, into events: inout [OutputEvent]) {
         switch segment {
-        case .reasoning(let bytes): events.append(.arguments(index: -1, bytes))  // index -1 marks reasoning
+        case .reasoning(let bytes): events.append(.reasoning(bytes))
         case .content(let bytes):
             if var parser = tools {
-                events += parser.feed(bytes)
+                events += parser.feed(bytes).map(OutputEvent.text)
                 tools = parser
             } else {
-                events.append(.content(bytes))
+                events.append(.text(.content(bytes)))
             }
         }
     }
 
     /// Merges runs of the same kind into one chunk: content with content, reasoning with reasoning, fragments of
     /// the same call. A call start is always its own chunk (`"arguments": ""`).
-    private mutating func coalesce(_ events: [ToolCallStreamParser.Event]) -> [ChatStreamItem] {
+    private mutating func coalesce(_ events: [OutputEvent]) -> [ChatStreamItem] {
         enum Run { case content([UInt8]), reasoning([UInt8]), arguments(Int, [UInt8]) }
         var runs: [Run] = []
         var items: [ChatStreamItem] = []
@@ -188,17 +194,25 @@ public struct ChatChoiceMachine {
         }
         for event in events {
             switch event {
-            case .content(let bytes) where !bytes.isEmpty:
-                if case .content(let previous)? = runs.last { runs[runs.count - 1] = .content(previous + bytes) } else { runs.append(.content(bytes)) }
-            case .arguments(-1, let bytes) where !bytes.isEmpty:
-                if case .reasoning(let previous)? = runs.last { runs[runs.count - 1] = .reasoning(previous + bytes) } else { runs.append(.reasoning(bytes)) }
-            case .arguments(let call, let bytes) where !bytes.isEmpty && call >= 0:
+            case .text(.content(let bytes)) where !bytes.isEmpty:
+                if case .content(let previous)? = runs.last {
+                    runs[runs.count - 1] = .content(previous + bytes)
+                } else {
+                    runs.append(.content(bytes))
+                }
+            case .reasoning(let bytes) where !bytes.isEmpty:
+                if case .reasoning(let previous)? = runs.last {
+                    runs[runs.count - 1] = .reasoning(previous + bytes)
+                } else {
+                    runs.append(.reasoning(bytes))
+                }
+            case .text(.arguments(let call, let bytes)) where !bytes.isEmpty:
                 if case .arguments(call, let previous)? = runs.last {
                     runs[runs.count - 1] = .arguments(call, previous + bytes)
                 } else {
                     runs.append(.arguments(call, bytes))
                 }
-            case .callStart(let call, let name):
+            case .text(.callStart(let call, let name)):
                 flush(&runs, into: &items)
                 let id = makeCallID()
                 callIDs.append(id)
