@@ -66,3 +66,24 @@ struct ResponseEncodingTests {
         #expect(text(ServerSentEvent.data(Array("{}".utf8))) == "data: {}\n\n")
     }
 }
+
+@Suite("Fast chunk path")
+struct FastChunkTests {
+    @Test("The byte writer matches the JSONValue encoder for every delta kind and awkward text")
+    func matchesReference() {
+        let header = ResponseHeader(id: "chatcmpl-\"q\"", created: 17, model: "Ling/mini é", systemFingerprint: "fp\n")
+        let texts = ["", "plain", "quote \" backslash \\ slash /", "controls \u{0}\u{1}\u{8}\u{C}\n\r\t\u{1F}", "ünïcødé 日本 🎉", "\u{7F}\u{2028}"]
+        var deltas: [ChatDelta] = [.empty, .role]
+        for text in texts { deltas += [.content(text), .reasoning(text)] }
+        for delta in deltas {
+            for finish in [nil, FinishReason.stop, .length, .toolCalls] {
+                for usage in [false, true] {
+                    let fast = ChatResponseEncoding.chunk(header: header, index: 3, delta: delta, logprobs: nil, finishReason: finish, includeUsage: usage)
+                    let reference = ChatResponseEncoding.slowChunk(header: header, index: 3, delta: delta, logprobs: nil, finishReason: finish, includeUsage: usage)
+                    #expect(fast == reference, "\(delta)")
+                }
+            }
+        }
+        #expect(ChatResponseEncoding.fastChunk(header: header, index: 0, delta: .toolCallArguments(index: 0, fragment: ""), finishReason: nil, includeUsage: false) == nil)
+    }
+}

@@ -44,6 +44,21 @@ public enum ChatResponseEncoding {
         header: ResponseHeader, index: Int, delta: ChatDelta, logprobs: [LogprobEntry]?,
         finishReason: FinishReason?, includeUsage: Bool
     ) -> [UInt8] {
+        if logprobs == nil,
+            let fast = fastChunk(header: header, index: index, delta: delta, finishReason: finishReason, includeUsage: includeUsage)
+        {
+            return fast
+        }
+        return slowChunk(
+            header: header, index: index, delta: delta, logprobs: logprobs, finishReason: finishReason,
+            includeUsage: includeUsage)
+    }
+
+    /// The general path through `JSONValue` (tool calls, logprobs); also the reference the fast path is tested against.
+    static func slowChunk(
+        header: ResponseHeader, index: Int, delta: ChatDelta, logprobs: [LogprobEntry]?,
+        finishReason: FinishReason?, includeUsage: Bool
+    ) -> [UInt8] {
         var choice = JSONObject()
         choice["index"] = .int(index)
         choice["delta"] = deltaValue(delta)
