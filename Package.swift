@@ -56,6 +56,8 @@ let package = Package(
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Fixtures"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "JSON"], exclude: ["Fixtures"]),
+        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON"]),
+        .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

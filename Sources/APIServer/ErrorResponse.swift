@@ -1,0 +1,23 @@
+import OpenAIAPI
+
+/// The one place where an `APIError` becomes a status, headers and body (§3, §4).
+public enum ErrorResponse {
+    public static func headers(for error: APIError, requestID: String) -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = [
+            ("Content-Type", "application/json"), ("X-Request-Id", requestID),
+        ]
+        if error.status == 401 { headers.append(("WWW-Authenticate", "Bearer")) }
+        if let seconds = error.retryAfterSeconds { headers.append(("Retry-After", String(max(1, seconds)))) }
+        if let methods = error.allowedMethods { headers.append(("Allow", methods.joined(separator: ", "))) }
+        return headers
+    }
+
+    public static func send(_ error: APIError, requestID: String, to sink: some ResponseSink) async {
+        await sink.respond(status: error.status, headers: headers(for: error, requestID: requestID), body: error.body.encoded)
+    }
+
+    /// The in-stream error event after SSE headers were sent (§6.10).
+    public static func streamEvent(message: String) -> [UInt8] {
+        ServerSentEvent.data(APIErrorBody(message: message, type: "server_error", param: nil, code: "internal_error").encoded)
+    }
+}
