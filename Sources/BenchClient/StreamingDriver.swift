@@ -24,7 +24,13 @@ public protocol RequestSource: AnyObject {
     func arrivalOffset(_ index: Int) -> Double
     /// The request for turn `turn` of conversation `index`, given the answers to the earlier turns, or nil when
     /// the conversation is over.
-    func request(conversation index: Int, turn: Int, answers: [String]) -> OutgoingRequest?
+    func request(conversation index: Int, turn: Int, answers: [TurnAnswer]) -> OutgoingRequest?
+}
+
+/// What the model answered to an earlier turn of a conversation.
+public struct TurnAnswer: Sendable {
+    public var text: String
+    public var tokenCount: Int
 }
 
 /// Progress of a running benchmark, for the live line.
@@ -91,7 +97,7 @@ public final class StreamingDriver {
         var progress = DriverProgress()
         var nextConversation = 0
         var lastProgress = start
-        var answers: [Int: [String]] = [:]
+        var answers: [Int: [TurnAnswer]] = [:]
         let total = source.conversationCount
 
         func startTurn(_ conversation: Int, turn: Int, scheduled: Double, now: Double) throws -> Bool {
@@ -145,7 +151,8 @@ public final class StreamingDriver {
                 now = MonotonicClock.now()
                 var continued = false
                 if output.success {
-                    answers[transfer.conversation, default: []].append(output.generatedText)
+                    answers[transfer.conversation, default: []].append(
+                        TurnAnswer(text: output.generatedText, tokenCount: output.outputTokenCount))
                     continued = try startTurn(
                         transfer.conversation, turn: transfer.turn + 1, scheduled: transfer.scheduledOffset, now: now)
                 }
