@@ -51,7 +51,7 @@ let package = Package(
             dependencies: ["APIServer", "Engine", "Models", "Tokenizers", "ChatTemplates", "JSON", "Tensors", argumentParser]
         ),
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
-        .executableTarget(name: "fake-openai-server"),  // test fixture: streams canned chunks as fast as it can
+        .executableTarget(name: "fake-openai-server", dependencies: ["BenchClient"]),  // test fixture: streams canned chunks as fast as it can
 
         // ---- tests: one target per module
         .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "fake-openai-server"]),
