@@ -305,6 +305,15 @@ func serve(fd: Int32) {
     close(fd)
 }
 
+/// Thread entry: owns the boxed descriptor. A free function so it carries no actor isolation.
+func connectionThread(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    guard let argument else { return nil }
+    let fd = argument.assumingMemoryBound(to: Int32.self).pointee
+    argument.deallocate()
+    serve(fd: fd)
+    return nil
+}
+
 @main
 struct FakeOpenAIServer {
     static func main() {
@@ -335,13 +344,7 @@ struct FakeOpenAIServer {
             let box = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
             box.pointee = client
             var thread = pthread_t()
-            let created = pthread_create(&thread, nil, { argument in
-                guard let argument else { return nil }
-                let fd = argument.assumingMemoryBound(to: Int32.self).pointee
-                argument.deallocate()
-                serve(fd: fd)
-                return nil
-            }, box)
+            let created = pthread_create(&thread, nil, connectionThread, box)
             if created == 0 { pthread_detach(thread) } else { box.deallocate(); close(client) }
         }
     }
