@@ -17,6 +17,7 @@ struct ServerOptions: Sendable {
     var eventsPerWrite = 8  // events coalesced into one write (1 = one syscall per event)
     var defaultMaxTokens = 16
     var failEvery = 0  // every Nth generation request answers 500 (0 = never)
+    var eventDelayMicroseconds = 0  // pause after each write (0 = as fast as the socket takes them)
     var modelName = "fake-model"
 }
 
@@ -49,6 +50,7 @@ func parseArguments() -> ServerOptions? {
         case "--default-max-tokens": result.defaultMaxTokens = max(1, Int(value) ?? 16)
         case "--fail-every": result.failEvery = max(0, Int(value) ?? 0)
         case "--model": result.modelName = value
+        case "--event-delay-us": result.eventDelayMicroseconds = max(0, Int(value) ?? 0)
         default:
             print("fake-openai-server: unknown flag \(flag)")
             return nil
@@ -291,6 +293,7 @@ func stream(request body: JSONValue, chat: Bool, on connection: Connection) {
         let chunk = Array((String(payload.count, radix: 16) + "\r\n").utf8) + payload + Array("\r\n".utf8)
         guard connection.writeAll(chunk) else { return }
         start = end
+        if options.eventDelayMicroseconds > 0 { usleep(UInt32(options.eventDelayMicroseconds)) }
     }
     connection.writeAll(Array("0\r\n\r\n".utf8))
 }
