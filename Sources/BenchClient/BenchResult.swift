@@ -121,6 +121,11 @@ public struct BenchResult: Sendable {
                 "Note: some responses carried no usage chunk; their output tokens were counted as content events "
                     + "(one per event, an undercount when a server sends several tokens per event).")
         }
+        let eventCount = outputs.filter(\.success).reduce(0) { $0 + $1.itl.count + 1 }
+        if metrics.duration > 0 {
+            notes.append(
+                "Streamed events with choices: \(eventCount) (\(TextFormat.fixed(Double(eventCount) / metrics.duration)) events/s)")
+        }
         if let cached = metrics.cachedTokens {
             notes.append("Prompt tokens served from the prefix cache: \(cached) of \(metrics.totalInput)")
         }
