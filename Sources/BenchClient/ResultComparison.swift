@@ -7,7 +7,7 @@ public enum ResultComparison {
     ]
 
     public static func render(_ a: JSONValue, _ b: JSONValue, nameA: String, nameB: String) -> String {
-        var rows: [(String, String, String, String)] = [("", shortName(nameA), shortName(nameB), "B/A")]
+        var rows: [(String, String, String, String)] = [("", "A", "B", "B/A")]
         var names = keys
         if case .object(let members) = a {
             for (key, _) in members
@@ -18,7 +18,7 @@ public enum ResultComparison {
         for key in names {
             guard let x = a[key]?.doubleValue, let y = b[key]?.doubleValue else { continue }
             let ratio = x != 0 ? TextFormat.fixed(y / x, 3) : "-"
-            rows.append((key, TextFormat.fixed(x), TextFormat.fixed(y), ratio))
+            rows.append((key, number(x), number(y), ratio))
         }
         var widths = [0, 0, 0, 0]
         for row in rows {
@@ -27,14 +27,14 @@ public enum ResultComparison {
             widths[2] = max(widths[2], row.2.count)
             widths[3] = max(widths[3], row.3.count)
         }
-        return rows.map { row in
+        let legend = "A = \(nameA)\nB = \(nameB)\n"
+        return legend + rows.map { row in
             TextFormat.padRight(row.0, widths[0]) + "  " + TextFormat.padLeft(row.1, widths[1]) + "  "
                 + TextFormat.padLeft(row.2, widths[2]) + "  " + TextFormat.padLeft(row.3, widths[3])
         }.joined(separator: "\n")
     }
 
-    static func shortName(_ path: String) -> String {
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        return name.count > 28 ? String(name.prefix(28)) : name
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : TextFormat.fixed(value)
     }
 }
