@@ -25,6 +25,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CCurlShim", dependencies: ["CCurl"], linkerSettings: [.linkedLibrary("curl")]),  // non-variadic wrappers over curl_easy_setopt/multi
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
 
         // ---- engine side
@@ -42,7 +43,7 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["COpenSSL"]),
         .target(name: "OpenAIAPI", dependencies: ["JSON"]),
         .target(name: "APIServer", dependencies: ["Engine", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),
-        .target(name: "BenchClient", dependencies: ["CCurl", "OpenAIAPI"]),
+        .target(name: "BenchClient", dependencies: ["CCurl", "CCurlShim", "OpenAIAPI"]),
 
         // ---- executables: argument parsing and wiring only
         .executableTarget(
@@ -50,6 +51,7 @@ let package = Package(
             dependencies: ["APIServer", "Engine", "Models", "Tokenizers", "ChatTemplates", "JSON", "Tensors", argumentParser]
         ),
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
+        .executableTarget(name: "fake-openai-server", dependencies: ["BenchClient"]),  // test fixture: streams canned chunks as fast as it can
 
         // ---- tests: one target per module
         .testTarget(name: "EngineTests", dependencies: ["Engine", "KVCache"]),
@@ -58,6 +60,7 @@ let package = Package(
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "JSON"], exclude: ["Fixtures"]),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON"]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON"]),
+        .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "fake-openai-server"]),
     ],
     swiftLanguageModes: [.v6]
 )
