@@ -50,8 +50,10 @@ let package = Package(
             dependencies: ["APIServer", "Engine", "Models", "Tokenizers", "ChatTemplates", "JSON", "Tensors", argumentParser]
         ),
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
+        .executableTarget(name: "http-echo", dependencies: ["HTTP"]),  // wrk target for the HTTP layer alone
 
         // ---- tests: one target per module
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ],
     swiftLanguageModes: [.v6]
 )
