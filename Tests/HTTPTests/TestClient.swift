@@ -21,7 +21,9 @@ struct TestResponse {
 /// A blocking TCP client with a receive timeout, so a server bug fails the test instead of hanging it.
 final class TestClient {
     let fd: Int32
-    private var buffer: [UInt8] = []
+    private var buffer: [UInt8] = []  // unread bytes are buffer[readIndex...]
+    private var readIndex = 0
+    private var scratch = [UInt8](repeating: 0, count: 65536)
 
     init(host: String = "127.0.0.1", port: Int, receiveTimeout: Int = 10) throws {
         let family = host.contains(":") ? AF_INET6 : AF_INET
@@ -88,7 +90,10 @@ final class TestClient {
 
     /// Reads more bytes; returns false on EOF, throws on timeout or error.
     private func fill() throws -> Bool {
-        var scratch = [UInt8](repeating: 0, count: 65536)
+        if readIndex > 0 {
+            buffer.removeSubrange(0..<readIndex)
+            readIndex = 0
+        }
         let count = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if count == 0 { return false }
         if count < 0 {
@@ -101,9 +106,9 @@ final class TestClient {
 
     private func readLine() throws -> String {
         while true {
-            if let index = buffer.firstIndex(of: 0x0A) {
-                var line = Array(buffer[0..<index])
-                buffer.removeSubrange(0...index)
+            if let index = buffer[readIndex...].firstIndex(of: 0x0A) {
+                var line = Array(buffer[readIndex..<index])
+                readIndex = index + 1
                 if line.last == 0x0D { line.removeLast() }
                 return String(decoding: line, as: UTF8.self)
             }
@@ -112,11 +117,11 @@ final class TestClient {
     }
 
     private func readExactly(_ count: Int) throws -> [UInt8] {
-        while buffer.count < count {
-            if try !fill() { throw TestClientError("EOF inside a body (\(buffer.count)/\(count))") }
+        while buffer.count - readIndex < count {
+            if try !fill() { throw TestClientError("EOF inside a body (\(buffer.count - readIndex)/\(count))") }
         }
-        let bytes = Array(buffer[0..<count])
-        buffer.removeSubrange(0..<count)
+        let bytes = Array(buffer[readIndex..<readIndex + count])
+        readIndex += count
         return bytes
     }
 
@@ -166,8 +171,9 @@ final class TestClient {
             }
         } else {
             while try fill() {}
-            response.body = buffer
+            response.body = Array(buffer[readIndex...])
             buffer = []
+            readIndex = 0
         }
         return response
     }
@@ -175,7 +181,8 @@ final class TestClient {
     /// True when the server closed the connection (EOF or reset) before `timeout` seconds.
     func waitForClose() throws -> Bool {
         while true {
-            if !buffer.isEmpty { buffer.removeAll() }
+            buffer.removeAll()
+            readIndex = 0
             if try !fill() { return true }
         }
     }
