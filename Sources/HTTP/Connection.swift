@@ -205,14 +205,11 @@ final class Connection: @unchecked Sendable {
         server.handler.handle(request, responder)
     }
 
+    /// EOF from the peer. While a request is being handled this is the client-disconnect signal: `close()` cancels
+    /// the handler at once (this is what frees a generation). A client that half-closes after sending its request
+    /// is treated the same way (openai-compat §5).
     private func peerClosed() {
-        switch phase {
-        case .awaitingRequest, .lingering, .closing, .closed:
-            close()
-        case .handling:
-            // Client disconnect while the handler works: cancel it now (this is what frees a generation).
-            close()
-        }
+        close()
     }
 
     /// A read or write failed (ECONNRESET, EPIPE, TLS error): the peer is gone.
@@ -284,7 +281,7 @@ final class Connection: @unchecked Sendable {
     }
 
     private func responseComplete() {
-        if response.keepAlive {
+        if response.keepAlive && !draining {
             phase = .awaitingRequest
             resumeReading()
         } else {
