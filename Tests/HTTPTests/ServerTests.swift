@@ -157,6 +157,21 @@ import Testing
         }
     }
 
+    @Test func handlerConnectionCloseHeaderClosesAfterTheResponse() throws {
+        let handler = HTTPClosureHandler { _, responder in
+            responder.respond(status: 404, headers: ["Connection": "close"], body: [])
+        }
+        try withServer(handler: handler) { _, port in
+            let client = try TestClient(port: port)
+            client.send(request("GET", "/missing"))
+            let response = try client.readResponse()
+            #expect(response.status == 404)
+            #expect(response.headers[first: "Content-Length"] == "0")
+            #expect(response.headers["Connection"] == ["close"])
+            #expect(try client.waitForClose())
+        }
+    }
+
     @Test func connectionLimitAnswers503() throws {
         try withServer({ $0.maxConnectionCount = 2 }, handler: EchoHandler()) { server, port in
             let first = try TestClient(port: port)
