@@ -61,6 +61,8 @@ let package = Package(
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON"]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON"]),
         .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "fake-openai-server"]),
+        .executableTarget(name: "http-echo", dependencies: ["HTTP"]),  // wrk target for the HTTP layer alone
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -55,10 +55,10 @@ private func expected(prompt: [Int], count: Int) -> [Int] {
 
 /// Collects a request's events and signals when it ends.
 private final class Collector: Sendable {
-    private let state = Mutex<[GenerationEvent]>([])
+    private let state = Mutex<[EngineEvent]>([])
     let done = DispatchSemaphore(value: 0)
 
-    var handler: GenerationEventHandler {
+    var handler: EngineEventHandler {
         { event in
             self.state.withLock { $0.append(event) }
             switch event {
@@ -69,7 +69,7 @@ private final class Collector: Sendable {
         }
     }
 
-    var events: [GenerationEvent] { state.withLock { $0 } }
+    var events: [EngineEvent] { state.withLock { $0 } }
     var tokenIds: [Int] {
         events.flatMap { event -> [Int] in
             if case .tokens(let tokens, _) = event { return tokens.map(\.id) }
@@ -99,7 +99,7 @@ private final class Collector: Sendable {
         for index in 0..<12 {
             let prompt = (0..<(3 + index)).map { 4 + ($0 * 7 + index) % 50 }
             let collector = Collector()
-            engine.submit(GenerationRequest(promptTokenIds: prompt, maxNewTokenCount: 9), handler: collector.handler)
+            engine.submit(EngineRequest(promptTokenIds: prompt, maxNewTokenCount: 9), handler: collector.handler)
             collectors.append((collector, prompt))
         }
         for (collector, prompt) in collectors {
@@ -121,7 +121,7 @@ private final class Collector: Sendable {
         let tokens = expected(prompt: prompt, count: 4)
         let collector = Collector()
         engine.submit(
-            GenerationRequest(promptTokenIds: prompt, maxNewTokenCount: 50, stopTokenIds: [tokens[3]]),
+            EngineRequest(promptTokenIds: prompt, maxNewTokenCount: 50, stopTokenIds: [tokens[3]]),
             handler: collector.handler)
         #expect(collector.wait())
         let firstStop = tokens.firstIndex(of: tokens[3]) ?? 3
@@ -134,7 +134,7 @@ private final class Collector: Sendable {
         let engine = try makeEngine(blockCount: 256)
         let collector = Collector()
         let id = engine.submit(
-            GenerationRequest(promptTokenIds: Array(4..<40), maxNewTokenCount: 100_000, ignoreEOS: true),
+            EngineRequest(promptTokenIds: Array(4..<40), maxNewTokenCount: 100_000, ignoreEOS: true),
             handler: collector.handler)
         while collector.tokenIds.count < 3 { usleepForTest() }
         engine.cancel(id)
@@ -156,11 +156,11 @@ private final class Collector: Sendable {
         nonisolated(unsafe) let unsafeModel = model
         let engine = try Engine(configuration: EngineConfiguration(), makeModel: { unsafeModel })
         let failed = Collector()
-        engine.submit(GenerationRequest(promptTokenIds: [5, 6], maxNewTokenCount: 3), handler: failed.handler)
+        engine.submit(EngineRequest(promptTokenIds: [5, 6], maxNewTokenCount: 3), handler: failed.handler)
         #expect(failed.wait())
         #expect(failed.events.contains { if case .failed = $0 { return true } else { return false } })
         let next = Collector()
-        engine.submit(GenerationRequest(promptTokenIds: [5, 6], maxNewTokenCount: 3), handler: next.handler)
+        engine.submit(EngineRequest(promptTokenIds: [5, 6], maxNewTokenCount: 3), handler: next.handler)
         #expect(next.wait())
         #expect(next.tokenIds == expected(prompt: [5, 6], count: 3))
         engine.shutdown()
@@ -171,7 +171,7 @@ private final class Collector: Sendable {
         func run(seed: UInt64) -> Collector {
             let collector = Collector()
             engine.submit(
-                GenerationRequest(
+                EngineRequest(
                     promptTokenIds: [7, 8, 9], sampling: SamplingParameters(temperature: 1.5, seed: seed),
                     maxNewTokenCount: 20, logprobCount: 2),
                 handler: collector.handler)
@@ -192,7 +192,7 @@ private final class Collector: Sendable {
     @Test func aPromptLongerThanTheCacheFailsCleanly() throws {
         let engine = try makeEngine(blockCount: 4)
         let collector = Collector()
-        engine.submit(GenerationRequest(promptTokenIds: Array(repeating: 5, count: 40), maxNewTokenCount: 1), handler: collector.handler)
+        engine.submit(EngineRequest(promptTokenIds: Array(repeating: 5, count: 40), maxNewTokenCount: 1), handler: collector.handler)
         #expect(collector.wait())
         #expect(collector.events.count == 1)
         if case .failed(let message) = collector.events.first {

@@ -18,7 +18,7 @@ public struct EngineConfiguration: Sendable {
 /// handler, called on the engine thread in order.
 public final class Engine: Sendable {
     private enum Command: Sendable {
-        case submit(Int, GenerationRequest, GenerationEventHandler)
+        case submit(Int, EngineRequest, EngineEventHandler)
         case cancel(Int)
     }
 
@@ -99,7 +99,7 @@ public final class Engine: Sendable {
 
     /// Queues a request and returns its id. The handler receives its events on the engine thread.
     @discardableResult
-    public func submit(_ request: GenerationRequest, handler: @escaping GenerationEventHandler) -> Int {
+    public func submit(_ request: EngineRequest, handler: @escaping EngineEventHandler) -> Int {
         let id = shared.withLock { state in
             let id = state.nextRequestId
             state.nextRequestId += 1
@@ -138,8 +138,8 @@ public final class Engine: Sendable {
     /// The state the engine thread owns.
     private struct EngineLoop {
         struct Context {
-            var request: GenerationRequest
-            var handler: GenerationEventHandler
+            var request: EngineRequest
+            var handler: EngineEventHandler
             var history: TokenHistory
             var random: RandomSource
             var started = false

@@ -1,7 +1,7 @@
 import KVCache
 
 /// A generation request in token ids: what the engine runs, with no text anywhere.
-public struct GenerationRequest: Sendable {
+public struct EngineRequest: Sendable {
     public var promptTokenIds: [Int]
     public var sampling: SamplingParameters
     /// Most tokens to generate; clipped to the context by the scheduler.
@@ -47,7 +47,7 @@ public struct GeneratedToken: Sendable, Equatable {
 
 /// What the engine tells a request's owner after a step. Events of one request arrive in order, on the engine
 /// thread: handlers must return quickly (hand the work to another queue).
-public enum GenerationEvent: Sendable, Equatable {
+public enum EngineEvent: Sendable, Equatable {
     /// The request was scheduled for the first time: `cachedPromptTokenCount` of its prompt came from the cache.
     case started(cachedPromptTokenCount: Int)
     /// Tokens produced by one step (one, or several with speculative decoding), and the finish reason if it ended.
@@ -58,7 +58,7 @@ public enum GenerationEvent: Sendable, Equatable {
     case failed(String)
 }
 
-public typealias GenerationEventHandler = @Sendable (GenerationEvent) -> Void
+public typealias EngineEventHandler = @Sendable (EngineEvent) -> Void
 
 /// Counters and gauges for /metrics, refreshed once per step.
 public struct EngineMetrics: Sendable, Equatable {
