@@ -52,6 +52,7 @@ let package = Package(
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
 
         // ---- tests: one target per module
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
