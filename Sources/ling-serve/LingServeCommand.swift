@@ -9,6 +9,7 @@ struct LingServeCommand: AsyncParsableCommand {
             // Each helper adds its subcommands here, one per line.
             GenerateCommand.self,
             LogitsCommand.self,
+            MakeModelCommand.self,
         ]
     )
 }
