@@ -36,10 +36,10 @@ enum RandomTokenizer {
 
     static func write(to directory: String) throws(ModelError) {
         let bytes = byteCharacters()
-        var vocab: [String: Int] = [:]
-        var ordered: [String] = []
+        var known = Set<String>()
+        var ordered: [String] = []   // token of id i
         for b in 0..<256 {
-            vocab[bytes[b]] = b
+            known.insert(bytes[b])
             ordered.append(bytes[b])
         }
         // Merges: pairs of byte tokens in a letter-first order, then (two-byte token, byte) until the id space is full.
@@ -54,7 +54,7 @@ enum RandomTokenizer {
             for b in priority {
                 if ordered.count > lastBPEId { break outer }
                 let token = bytes[a] + bytes[b]
-                vocab[token] = ordered.count
+                known.insert(token)
                 ordered.append(token)
                 merges.append(bytes[a] + " " + bytes[b])
                 pairs.append(token)
@@ -66,13 +66,30 @@ enum RandomTokenizer {
             for c in priority {
                 if ordered.count > lastBPEId { break outer2 }
                 let token = left + bytes[c]
-                if vocab[token] != nil { continue }
-                vocab[token] = ordered.count
+                if !known.insert(token).inserted { continue }
                 ordered.append(token)
                 merges.append(left + " " + bytes[c])
             }
             pairIndex += 1
         }
+        // The BPE model is written by hand (vocab in id order, like tokenizers does); JSONSerialization is far too
+        // slow for 157k entries. Byte-level tokens contain no control characters; only " and \ need escaping.
+        func quoted(_ text: String) -> String {
+            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        var model = "{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,\"continuing_subword_prefix\":null,"
+            + "\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,\"vocab\":{"
+        model.reserveCapacity(8 << 20)
+        for (id, token) in ordered.enumerated() {
+            if id > 0 { model += "," }
+            model += quoted(token) + ":" + String(id)
+        }
+        model += "},\"merges\":["
+        for (i, merge) in merges.enumerated() {
+            if i > 0 { model += "," }
+            model += quoted(merge)
+        }
+        model += "]}"
         let added: [[String: Any]] = addedTokens.map { id, content, special in
             ["id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false,
              "special": special]
@@ -90,9 +107,7 @@ enum RandomTokenizer {
             ]],
             "post_processor": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false],
             "decoder": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false],
-            "model": ["type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
-                      "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-                      "vocab": vocab, "merges": merges],
+            "model": "@MODEL@",
         ]
         var decoderMap: [String: Any] = [:]
         for (id, content, special) in addedTokens {
@@ -108,7 +123,9 @@ enum RandomTokenizer {
         let specialMap: [String: Any] = ["bos_token": "<|startoftext|>", "eos_token": "<|role_end|>", "pad_token": "<|endoftext|>",
                                          "cls_token": "[CLS]", "gmask_token": "[gMASK]"]
         do {
-            try JSONSerialization.data(withJSONObject: tokenizer, options: [.sortedKeys, .withoutEscapingSlashes])
+            let outer = String(decoding: try JSONSerialization.data(withJSONObject: tokenizer, options: [.sortedKeys, .withoutEscapingSlashes]),
+                               as: UTF8.self)
+            try Data(outer.replacingOccurrences(of: "\"@MODEL@\"", with: model).utf8)
                 .write(to: URL(fileURLWithPath: directory + "/tokenizer.json"))
             try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 .write(to: URL(fileURLWithPath: directory + "/tokenizer_config.json"))
