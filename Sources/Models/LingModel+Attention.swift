@@ -35,50 +35,67 @@ extension LingModel {
                         rope.apply(head, cosines: cosines, sines: sines)
                     }
                     let slot = scratch.slots.pointer[t]
-                    kv.keys(layer: kvLayer, slot: slot).update(from: row + headCount * headSize, count: kvHeadCount * headSize)
-                    kv.values(layer: kvLayer, slot: slot).update(from: row + (headCount + kvHeadCount) * headSize,
-                                                                 count: kvHeadCount * headSize)
+                    let block = slot / kv.blockSize
+                    let offset = (slot % kv.blockSize) * headSize
+                    for g in 0..<kvHeadCount {
+                        (kv.keys(layer: kvLayer, block: block, kvHead: g) + offset)
+                            .update(from: row + (headCount + g) * headSize, count: headSize)
+                        (kv.values(layer: kvLayer, block: block, kvHead: g) + offset)
+                            .update(from: row + (headCount + kvHeadCount + g) * headSize, count: headSize)
+                    }
                 }
             }
         }
 
+        // One work item = one token and one KV head: its query group's scores against each cached block are one
+        // small GEMM ([groupSize, headSize] x [blockSize, headSize]^T), then softmax and a weighted sum of values.
         let attention = scratch.attention.pointer   // [tokenCount, headCount * headSize]
         let scale = Float(1 / Double(headSize).squareRoot())
         let groupSize = config.queryGroupSize
-        let scoresStride = scratch.scores.capacity / pool.threadCount
+        let rowStride = scratch.scoreRowStride
         let blockSize = kv.blockSize
         let scoresBase = scratch.scores.pointer
-        let workCount = tokenCount * headCount
+        let workCount = tokenCount * kvHeadCount
         pool.run { worker, workerCount in
-            let scores = scoresBase + worker * scoresStride
+            let scores = scoresBase + worker * groupSize * rowStride   // [groupSize, rowStride]
             let begin = workCount * worker / workerCount
             let end = workCount * (worker + 1) / workerCount
             for item in begin..<end {
-                let t = item / headCount
-                let h = item % headCount
-                let g = h / groupSize
-                let query = qkv + t * qkvSize + h * headSize
-                let out = attention + t * headCount * headSize + h * headSize
-                let position = Int(batch.positions[t])
+                let t = item / kvHeadCount
+                let g = item % kvHeadCount
+                let queries = qkv + t * qkvSize + g * groupSize * headSize   // [groupSize, headSize]
+                let out = attention + t * headCount * headSize + g * groupSize * headSize
+                let length = Int(batch.positions[t]) + 1
                 batch.sequences[Int(batch.sequenceIndices[t])].blockTable.withUnsafeBufferPointer { table in
-                    var maximum = -Float.infinity
-                    for j in 0...position {
-                        let slot = Int(table[j / blockSize]) * blockSize + j % blockSize
-                        let s = Kernels.dot(query, kv.keys(layer: kvLayer, slot: slot) + g * headSize, count: headSize) * scale
-                        scores[j] = s
-                        maximum = max(maximum, s)
+                    let blockCount = (length + blockSize - 1) / blockSize
+                    for b in 0..<blockCount {
+                        let keys = WeightMatrix(base: kv.keys(layer: kvLayer, block: Int(table[b]), kvHead: g), dtype: .f32,
+                                                rowCount: blockSize, columnCount: headSize)
+                        Kernels.linear(scores + b * blockSize, yStride: rowStride, queries, xStride: headSize, keys,
+                                       tokenCount: groupSize, rows: 0..<min(blockSize, length - b * blockSize))
                     }
-                    var sum: Float = 0
-                    for j in 0...position {
-                        let e = expf(scores[j] - maximum)
-                        scores[j] = e
-                        sum += e
-                    }
-                    let inverse = 1 / sum
-                    out.initialize(repeating: 0, count: headSize)
-                    for j in 0...position {
-                        let slot = Int(table[j / blockSize]) * blockSize + j % blockSize
-                        Kernels.axpy(out, scores[j] * inverse, kv.values(layer: kvLayer, slot: slot) + g * headSize, count: headSize)
+                    for i in 0..<groupSize {
+                        let row = scores + i * rowStride
+                        var maximum = -Float.infinity
+                        for j in 0..<length {
+                            row[j] *= scale
+                            maximum = max(maximum, row[j])
+                        }
+                        var sum: Float = 0
+                        for j in 0..<length {
+                            let e = expf(row[j] - maximum)
+                            row[j] = e
+                            sum += e
+                        }
+                        let inverse = 1 / sum
+                        let headOut = out + i * headSize
+                        headOut.initialize(repeating: 0, count: headSize)
+                        for b in 0..<blockCount {
+                            let values = kv.values(layer: kvLayer, block: Int(table[b]), kvHead: g)
+                            for j in 0..<min(blockSize, length - b * blockSize) {
+                                Kernels.axpy(headOut, row[b * blockSize + j] * inverse, values + j * headSize, count: headSize)
+                            }
+                        }
                     }
                 }
             }

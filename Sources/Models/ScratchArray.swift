@@ -42,7 +42,9 @@ final class ForwardScratch: @unchecked Sendable {
     let groupOffsets = ScratchArray<Int32>()    // [expertCount + 1]
     let groupRows = ScratchArray<Int32>()       // [tokenCount * expertsPerToken] rows (t * K + k) grouped by expert
     let mtpInput = ScratchArray<Float>()        // [tokenCount, 2 * hiddenSize]
-    let scores = ScratchArray<Float>()          // [workerCount, contextLength] attention probabilities
+    let scores = ScratchArray<Float>()          // [workerCount, queryGroupSize, scoreRowStride] attention probabilities
+    /// Row stride of `scores`: the longest context in the current pass, rounded up to a whole block.
+    var scoreRowStride = 0
     let logitInput = ScratchArray<Float>()      // [logitRows, hiddenSize]
 
     func reserve(config: ModelConfig, tokenCount: Int, contextLength: Int, workerCount: Int) {
@@ -67,7 +69,8 @@ final class ForwardScratch: @unchecked Sendable {
         groupOffsets.reserve(config.expertCount + 1)
         groupRows.reserve(tokenCount * k)
         mtpInput.reserve(tokenCount * 2 * hiddenSize)
-        scores.reserve(workerCount * contextLength)
+        scoreRowStride = contextLength
+        scores.reserve(workerCount * config.queryGroupSize * contextLength)
         logitInput.reserve(tokenCount * hiddenSize)
     }
 }
