@@ -36,12 +36,10 @@ extension LingModel {
                     }
                     let slot = scratch.slots.pointer[t]
                     let block = slot / kv.blockSize
-                    let offset = (slot % kv.blockSize) * headSize
+                    let offset = slot % kv.blockSize
                     for g in 0..<kvHeadCount {
-                        (kv.keys(layer: kvLayer, block: block, kvHead: g) + offset)
-                            .update(from: row + (headCount + g) * headSize, count: headSize)
-                        (kv.values(layer: kvLayer, block: block, kvHead: g) + offset)
-                            .update(from: row + (headCount + kvHeadCount + g) * headSize, count: headSize)
+                        kv.write(layer: kvLayer, block: block, offset: offset, kvHead: g, key: row + (headCount + g) * headSize,
+                                 value: row + (headCount + kvHeadCount + g) * headSize)
                     }
                 }
             }
@@ -55,9 +53,12 @@ extension LingModel {
         let rowStride = scratch.scoreRowStride
         let blockSize = kv.blockSize
         let scoresBase = scratch.scores.pointer
+        scratch.blockValues.reserve(pool.threadCount * blockSize * headSize)
+        let valueScratchBase = scratch.blockValues.pointer
         let workCount = tokenCount * kvHeadCount
         pool.run { worker, workerCount in
             let scores = scoresBase + worker * groupSize * rowStride   // [groupSize, rowStride]
+            let valueScratch = valueScratchBase + worker * blockSize * headSize   // [blockSize, headSize]
             let begin = workCount * worker / workerCount
             let end = workCount * (worker + 1) / workerCount
             for item in begin..<end {
@@ -69,8 +70,8 @@ extension LingModel {
                 batch.sequences[Int(batch.sequenceIndices[t])].blockTable.withUnsafeBufferPointer { table in
                     let blockCount = (length + blockSize - 1) / blockSize
                     for b in 0..<blockCount {
-                        let keys = WeightMatrix(base: kv.keys(layer: kvLayer, block: Int(table[b]), kvHead: g), dtype: .f32,
-                                                rowCount: blockSize, columnCount: headSize)
+                        let keys = WeightMatrix(base: kv.keys(layer: kvLayer, block: Int(table[b]), kvHead: g),
+                                                dtype: kv.precision.weightDType, rowCount: blockSize, columnCount: headSize)
                         Kernels.linear(scores + b * blockSize, yStride: rowStride, queries, xStride: headSize, keys,
                                        tokenCount: groupSize, rows: 0..<min(blockSize, length - b * blockSize))
                     }
@@ -91,8 +92,10 @@ extension LingModel {
                         let headOut = out + i * headSize
                         headOut.initialize(repeating: 0, count: headSize)
                         for b in 0..<blockCount {
-                            let values = kv.values(layer: kvLayer, block: Int(table[b]), kvHead: g)
-                            for j in 0..<min(blockSize, length - b * blockSize) {
+                            let rows = min(blockSize, length - b * blockSize)
+                            let values = kv.valuesAsF32(layer: kvLayer, block: Int(table[b]), kvHead: g, rowCount: rows,
+                                                        scratch: valueScratch)
+                            for j in 0..<rows {
                                 Kernels.axpy(headOut, row[b * blockSize + j] * inverse, values + j * headSize, count: headSize)
                             }
                         }

@@ -51,11 +51,12 @@ public final class LingModel: @unchecked Sendable {
     /// KV layer index of the MTP layer.
     public var mtpKVLayer: Int { config.layerCount }
 
-    /// Paged f32 KV storage for this model: `blockCount` blocks of `blockSize` positions, all layers + MTP.
-    public func makeKVStorage(blockCount: Int, blockSize: Int = 16) throws(ModelError) -> KVStorage {
+    /// Paged KV storage for this model: `blockCount` blocks of `blockSize` positions, all layers + MTP.
+    public func makeKVStorage(blockCount: Int, blockSize: Int = 16,
+                              precision: KVStorage.Precision = .f32) throws(ModelError) -> KVStorage {
         do {
             return try KVStorage(layerCount: kvLayerCount, blockCount: blockCount, blockSize: blockSize,
-                                 kvHeadCount: config.kvHeadCount, headSize: config.headSize)
+                                 kvHeadCount: config.kvHeadCount, headSize: config.headSize, precision: precision)
         } catch { throw ModelError("KV storage: \(error.description)") }
     }
 

@@ -45,6 +45,7 @@ final class ForwardScratch: @unchecked Sendable {
     let scores = ScratchArray<Float>()          // [workerCount, queryGroupSize, scoreRowStride] attention probabilities
     /// Row stride of `scores`: the longest context in the current pass, rounded up to a whole block.
     var scoreRowStride = 0
+    let blockValues = ScratchArray<Float>()     // [workerCount, blockSize, headSize] bf16 values widened to f32
     let logitInput = ScratchArray<Float>()      // [logitRows, hiddenSize]
 
     func reserve(config: ModelConfig, tokenCount: Int, contextLength: Int, workerCount: Int) {
