@@ -50,8 +50,10 @@ let package = Package(
             dependencies: ["APIServer", "Engine", "Models", "Tokenizers", "ChatTemplates", "JSON", "Tensors", argumentParser]
         ),
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
+        .executableTarget(name: "kernel-bench", dependencies: ["Tensors", "CKernels"]),  // kernel speed vs machine limits
 
         // ---- tests: one target per module
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
