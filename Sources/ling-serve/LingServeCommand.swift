@@ -10,6 +10,7 @@ struct LingServeCommand: AsyncParsableCommand {
             GenerateCommand.self,
             LogitsCommand.self,
             MakeModelCommand.self,
+            BenchCommand.self,
         ]
     )
 }
