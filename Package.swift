@@ -63,6 +63,9 @@ let package = Package(
         .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "fake-openai-server"]),
         .executableTarget(name: "http-echo", dependencies: ["HTTP"]),  // wrk target for the HTTP layer alone
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .executableTarget(name: "kernel-bench", dependencies: ["Tensors", "CKernels"]),  // kernel speed vs machine limits
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

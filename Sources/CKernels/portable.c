@@ -1,7 +1,7 @@
 // Portable kernels and the thread pool. The SIMD paths live in their own files and are selected through
 // lk_active_isa(); this file is the fallback every machine can run and the oracle the tests compare against.
 #define _GNU_SOURCE
-#include "lingkernels.h"
+#include "kernels_internal.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -9,65 +9,14 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-// ---- scalar conversions ---------------------------------------------------------------------------------------
+// ---- scalar conversions (shared with the SIMD files, see kernels_internal.h) -------------------------------------
 
-static inline float bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static inline uint16_t f32_to_bf16(float f) {
-    uint32_t bits;
-    memcpy(&bits, &f, 4);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);  // quiet NaN
-    uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
-    return (uint16_t)((bits + rounding) >> 16);
-}
-
-static inline float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exponent = (h >> 10) & 0x1fu;
-    uint32_t mantissa = h & 0x3ffu;
-    uint32_t bits;
-    if (exponent == 0) {
-        if (mantissa == 0) {
-            bits = sign;
-        } else {  // subnormal: normalise
-            int e = -1;
-            do { e++; mantissa <<= 1; } while ((mantissa & 0x400u) == 0);
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mantissa & 0x3ffu) << 13);
-        }
-    } else if (exponent == 31) {
-        bits = sign | 0x7f800000u | (mantissa << 13);
-    } else {
-        bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-// E4M3 "fn" variant (as torch.float8_e4m3fn): bias 7, no infinities, 0x7f/0xff are NaN, max 448.
-static inline float fp8_e4m3_to_f32(uint8_t v) {
-    uint32_t sign = (uint32_t)(v & 0x80u) << 24;
-    uint32_t exponent = (v >> 3) & 0xfu;
-    uint32_t mantissa = v & 0x7u;
-    uint32_t bits;
-    if ((v & 0x7fu) == 0x7fu) {
-        bits = sign | 0x7fc00000u;
-    } else if (exponent == 0) {
-        float f = (float)mantissa * (1.0f / 512.0f);  // 2^-6 * m/8
-        return sign ? -f : f;
-    } else {
-        bits = sign | ((exponent + 127 - 7) << 23) | (mantissa << 20);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
+#define bf16_to_f32 lk_scalar_bf16_to_f32
+#define f32_to_bf16 lk_scalar_f32_to_bf16
+#define f16_to_f32 lk_scalar_f16_to_f32
+#define fp8_e4m3_to_f32 lk_scalar_fp8_e4m3_to_f32
 
 void lk_to_f32(float *dst, const void *src, lk_dtype dtype, int64_t offset, int64_t n) {
     switch (dtype) {
@@ -75,12 +24,16 @@ void lk_to_f32(float *dst, const void *src, lk_dtype dtype, int64_t offset, int6
         memcpy(dst, (const float *)src + offset, (size_t)n * sizeof(float));
         break;
     case LK_DTYPE_BF16: {
-        const uint16_t *s = (const uint16_t *)src + offset;
-        for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(s[i]);
+        lk_bf16_to_f32(dst, (const uint16_t *)src + offset, n);
         break;
     }
     case LK_DTYPE_F16: {
         const uint16_t *s = (const uint16_t *)src + offset;
+#if defined(__x86_64__)
+        lk_isa isa = lk_active_isa();
+        if (isa == LK_ISA_AVX512) { lk_f16_to_f32_avx512(dst, s, n); break; }
+        if (isa == LK_ISA_AVX2) { lk_f16_to_f32_avx2(dst, s, n); break; }
+#endif
         for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(s[i]);
         break;
     }
@@ -100,10 +53,20 @@ void lk_fp8_row_to_f32(float *dst, const uint8_t *w, const lk_fp8_scales *fp8, i
 }
 
 void lk_f32_to_bf16(uint16_t *dst, const float *src, int64_t n) {
+#if defined(__x86_64__)
+    lk_isa isa = lk_active_isa();
+    if (isa == LK_ISA_AVX512) return lk_f32_to_bf16_avx512(dst, src, n);
+    if (isa == LK_ISA_AVX2) return lk_f32_to_bf16_avx2(dst, src, n);
+#endif
     for (int64_t i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
 }
 
 void lk_bf16_to_f32(float *dst, const uint16_t *src, int64_t n) {
+#if defined(__x86_64__)
+    lk_isa isa = lk_active_isa();
+    if (isa == LK_ISA_AVX512) return lk_bf16_to_f32_avx512(dst, src, n);
+    if (isa == LK_ISA_AVX2) return lk_bf16_to_f32_avx2(dst, src, n);
+#endif
     for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
 }
 
@@ -156,6 +119,15 @@ static inline float reduce_lanes(const float acc[LANES]) {
 }
 
 float lk_dot_f32(const float *a, const float *b, int64_t n) {
+#if defined(__x86_64__)
+    lk_isa isa = lk_active_isa();
+    if (isa == LK_ISA_AVX512) return lk_dot_f32_avx512(a, b, n);
+    if (isa == LK_ISA_AVX2) return lk_dot_f32_avx2(a, b, n);
+#endif
+    return lk_dot_f32_portable(a, b, n);
+}
+
+float lk_dot_f32_portable(const float *a, const float *b, int64_t n) {
     float acc[LANES] = {0};
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -166,6 +138,11 @@ float lk_dot_f32(const float *a, const float *b, int64_t n) {
 }
 
 void lk_axpy_f32(float *y, float a, const float *x, int64_t n) {
+#if defined(__x86_64__)
+    lk_isa isa = lk_active_isa();
+    if (isa == LK_ISA_AVX512) return lk_axpy_f32_avx512(y, a, x, n);
+    if (isa == LK_ISA_AVX2) return lk_axpy_f32_avx2(y, a, x, n);
+#endif
     for (int64_t i = 0; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
 
@@ -178,7 +155,7 @@ static void linear_portable(float *y, int64_t yStride, const float *x, int64_t x
     for (int64_t o = rowBegin; o < rowEnd; o++) {
         if (dtype == LK_DTYPE_F32) {
             const float *row = (const float *)w + o * inSize;
-            for (int64_t t = 0; t < tokenCount; t++) y[t * yStride + o] = lk_dot_f32(x + t * xStride, row, inSize);
+            for (int64_t t = 0; t < tokenCount; t++) y[t * yStride + o] = lk_dot_f32_portable(x + t * xStride, row, inSize);
             continue;
         }
         // Convert the row chunk by chunk; accumulate with the same lane structure as lk_dot_f32 so that the
@@ -237,14 +214,24 @@ void lk_linear(float *y, int64_t yStride, const float *x, int64_t xStride, const
 }
 
 // ---- thread pool -----------------------------------------------------------------------------------------------
+// Publishing a job is one atomic increment of `generation`; workers spin on it for up to LK_SPIN_NANOSECONDS
+// (decode issues 30-100 jobs per token back to back) and only then sleep on the condition variable. The caller
+// takes the mutex only when a worker is asleep, so a hot round trip costs two cache-line transfers.
+//
+// Sleep/wake handshake (all seq_cst): a worker increments `sleeping` under the mutex and re-checks `generation`
+// before waiting; the caller increments `generation` and then reads `sleeping`. Either the worker sees the new
+// generation, or the caller sees the sleeper and broadcasts under the mutex, after the worker started waiting.
+
+#define LK_SPIN_NANOSECONDS 200000
 
 struct lk_pool {
     int size;
     pthread_t *threads;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
-    _Atomic uint64_t generation;   // bumped per job
-    _Atomic int remaining;         // workers (excluding the caller) still running the job
+    _Alignas(64) _Atomic uint64_t generation;  // bumped per job
+    _Alignas(64) _Atomic int remaining;        // workers (excluding the caller) still running the job
+    _Atomic int sleeping;                      // workers waiting on `wake`
     _Atomic int stopping;
     lk_task_fn task;
     void *context;
@@ -267,6 +254,36 @@ static void pin_to_cpu(int cpu) {
 #endif
 }
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static inline uint64_t monotonic_nanoseconds(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+static uint64_t wait_for_job(lk_pool *pool, uint64_t seen) {
+    uint64_t generation = atomic_load_explicit(&pool->generation, memory_order_acquire);
+    if (generation != seen) return generation;
+    uint64_t deadline = monotonic_nanoseconds() + LK_SPIN_NANOSECONDS;
+    for (unsigned spin = 1;; spin++) {
+        cpu_relax();
+        generation = atomic_load_explicit(&pool->generation, memory_order_acquire);
+        if (generation != seen) return generation;
+        if ((spin & 255) == 0 && monotonic_nanoseconds() > deadline) break;
+    }
+    pthread_mutex_lock(&pool->mutex);
+    atomic_fetch_add(&pool->sleeping, 1);
+    while ((generation = atomic_load(&pool->generation)) == seen) pthread_cond_wait(&pool->wake, &pool->mutex);
+    atomic_fetch_sub(&pool->sleeping, 1);
+    pthread_mutex_unlock(&pool->mutex);
+    return generation;
+}
+
 static void *worker_main(void *arg) {
     worker_start start = *(worker_start *)arg;
     free(arg);
@@ -274,43 +291,41 @@ static void *worker_main(void *arg) {
     if (start.pin) pin_to_cpu(start.index);
     uint64_t seen = 0;
     for (;;) {
-        // Spin briefly for the next job (decode steps come back to back), then sleep.
-        uint64_t generation = atomic_load_explicit(&pool->generation, memory_order_acquire);
-        for (int spin = 0; generation == seen && spin < 20000; spin++) {
-#if defined(__x86_64__)
-            __builtin_ia32_pause();
-#endif
-            generation = atomic_load_explicit(&pool->generation, memory_order_acquire);
-        }
-        if (generation == seen) {
-            pthread_mutex_lock(&pool->mutex);
-            while ((generation = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
-                   !atomic_load(&pool->stopping))
-                pthread_cond_wait(&pool->wake, &pool->mutex);
-            pthread_mutex_unlock(&pool->mutex);
-        }
+        seen = wait_for_job(pool, seen);
         if (atomic_load(&pool->stopping)) return NULL;
-        seen = generation;
         pool->task(pool->context, start.index, pool->size);
-        atomic_fetch_sub_explicit(&pool->remaining, 1, memory_order_acq_rel);
+        atomic_fetch_sub_explicit(&pool->remaining, 1, memory_order_release);
     }
 }
 
 lk_pool *lk_pool_create(int threadCount, int pinToCores) {
     if (threadCount < 1) threadCount = 1;
-    lk_pool *pool = calloc(1, sizeof(lk_pool));
+    lk_pool *pool = aligned_alloc(64, (sizeof(lk_pool) + 63) / 64 * 64);
     if (!pool) return NULL;
+    memset(pool, 0, sizeof(lk_pool));
     pool->size = threadCount;
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pool->threads = calloc((size_t)threadCount, sizeof(pthread_t));
+    if (!pool->threads) {
+        free(pool);
+        return NULL;
+    }
     if (pinToCores) pin_to_cpu(0);
     for (int k = 1; k < threadCount; k++) {
         worker_start *start = malloc(sizeof(worker_start));
-        start->pool = pool;
-        start->index = k;
-        start->pin = pinToCores;
-        pthread_create(&pool->threads[k], NULL, worker_main, start);
+        int created = -1;
+        if (start) {
+            start->pool = pool;
+            start->index = k;
+            start->pin = pinToCores;
+            created = pthread_create(&pool->threads[k], NULL, worker_main, start);
+        }
+        if (created != 0) {  // run with the workers we have
+            free(start);
+            pool->size = k;
+            break;
+        }
     }
     return pool;
 }
@@ -338,17 +353,50 @@ void lk_pool_run(lk_pool *pool, lk_task_fn task, void *context) {
     }
     pool->task = task;
     pool->context = context;
-    atomic_store_explicit(&pool->remaining, pool->size - 1, memory_order_release);
-    pthread_mutex_lock(&pool->mutex);
-    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_acq_rel);
-    pthread_cond_broadcast(&pool->wake);
-    pthread_mutex_unlock(&pool->mutex);
-    task(context, 0, pool->size);
-    while (atomic_load_explicit(&pool->remaining, memory_order_acquire) > 0) {
-#if defined(__x86_64__)
-        __builtin_ia32_pause();
-#endif
+    atomic_store_explicit(&pool->remaining, pool->size - 1, memory_order_relaxed);
+    atomic_fetch_add(&pool->generation, 1);
+    if (atomic_load(&pool->sleeping) > 0) {
+        pthread_mutex_lock(&pool->mutex);
+        pthread_cond_broadcast(&pool->wake);
+        pthread_mutex_unlock(&pool->mutex);
     }
+    task(context, 0, pool->size);
+    while (atomic_load_explicit(&pool->remaining, memory_order_acquire) > 0) cpu_relax();
+}
+
+// ---- memory bandwidth probe --------------------------------------------------------------------------------------
+
+typedef struct {
+    const uint8_t *data;
+    size_t byteCount;
+    _Atomic uint64_t checksum;
+} read_job;
+
+static void read_task(void *context, int worker, int workerCount) {
+    read_job *job = context;
+    size_t lines = job->byteCount / 64;
+    size_t begin = lines * (size_t)worker / (size_t)workerCount * 64;
+    size_t end = lines * (size_t)(worker + 1) / (size_t)workerCount * 64;
+    uint64_t sum = 0;
+#if defined(__x86_64__)
+    lk_isa isa = lk_active_isa();
+    if (isa == LK_ISA_AVX512) {
+        sum = lk_read_sum_avx512(job->data + begin, end - begin);
+    } else if (isa == LK_ISA_AVX2) {
+        sum = lk_read_sum_avx2(job->data + begin, end - begin);
+    } else
+#endif
+    {
+        const uint64_t *p = (const uint64_t *)(job->data + begin);
+        for (size_t k = 0; k < (end - begin) / 8; k++) sum ^= p[k];
+    }
+    atomic_fetch_xor(&job->checksum, sum);
+}
+
+uint64_t lk_read_parallel(lk_pool *pool, const void *data, size_t byteCount) {
+    read_job job = {data, byteCount - byteCount % 64, 0};
+    lk_pool_run(pool, read_task, &job);
+    return atomic_load(&job.checksum);
 }
 
 typedef struct {

@@ -8,6 +8,10 @@ struct LingServeCommand: AsyncParsableCommand {
         subcommands: [
             // Each helper adds its subcommands here, one per line.
             RenderChatCommand.self,
+            GenerateCommand.self,
+            LogitsCommand.self,
+            MakeModelCommand.self,
+            BenchCommand.self,
         ]
     )
 }

@@ -90,6 +90,10 @@ void lk_linear_parallel(lk_pool *pool, float *y, int64_t yStride, const float *x
                         lk_dtype dtype, const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize,
                         int64_t outSize);
 
+/// Reads byteCount bytes of `data` (64-byte aligned), split over the pool's workers, with the widest loads the
+/// active ISA has, and returns an XOR checksum so the reads cannot be elided. For memory-bandwidth measurement.
+uint64_t lk_read_parallel(lk_pool *pool, const void *data, size_t byteCount);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,98 @@
+// Declarations shared by the portable file and the SIMD files. Not part of the public API.
+#ifndef LINGKERNELS_INTERNAL_H
+#define LINGKERNELS_INTERNAL_H
+
+#include "include/lingkernels.h"
+
+#include <string.h>
+
+// ---- exact scalar conversions (the SIMD paths produce the same values) ----------------------------------------
+
+static inline float lk_scalar_bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline uint16_t lk_scalar_f32_to_bf16(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);  // quiet NaN
+    uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
+    return (uint16_t)((bits + rounding) >> 16);
+}
+
+static inline float lk_scalar_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exponent = (h >> 10) & 0x1fu;
+    uint32_t mantissa = h & 0x3ffu;
+    uint32_t bits;
+    if (exponent == 0) {
+        if (mantissa == 0) {
+            bits = sign;
+        } else {  // subnormal: normalise
+            int e = -1;
+            do { e++; mantissa <<= 1; } while ((mantissa & 0x400u) == 0);
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mantissa & 0x3ffu) << 13);
+        }
+    } else if (exponent == 31) {
+        bits = sign | 0x7f800000u | (mantissa << 13);
+    } else {
+        bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+// E4M3 "fn" variant (as torch.float8_e4m3fn): bias 7, no infinities, 0x7f/0xff are NaN, max 448.
+static inline float lk_scalar_fp8_e4m3_to_f32(uint8_t v) {
+    uint32_t sign = (uint32_t)(v & 0x80u) << 24;
+    uint32_t exponent = (v >> 3) & 0xfu;
+    uint32_t mantissa = v & 0x7u;
+    uint32_t bits;
+    if ((v & 0x7fu) == 0x7fu) {
+        bits = sign | 0x7fc00000u;
+    } else if (exponent == 0) {
+        float f = (float)mantissa * (1.0f / 512.0f);  // 2^-6 * m/8
+        return sign ? -f : f;
+    } else {
+        bits = sign | ((exponent + 127 - 7) << 23) | (mantissa << 20);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/// Element `index` of a weight matrix as f32 (FP8 without its block scale).
+static inline float lk_scalar_weight(const void *w, lk_dtype dtype, int64_t index) {
+    switch (dtype) {
+    case LK_DTYPE_F32: return ((const float *)w)[index];
+    case LK_DTYPE_BF16: return lk_scalar_bf16_to_f32(((const uint16_t *)w)[index]);
+    case LK_DTYPE_F16: return lk_scalar_f16_to_f32(((const uint16_t *)w)[index]);
+    case LK_DTYPE_FP8_E4M3: return lk_scalar_fp8_e4m3_to_f32(((const uint8_t *)w)[index]);
+    }
+    return 0;
+}
+
+/// The portable dot product (the reduction lk_linear's portable path is built on).
+float lk_dot_f32_portable(const float *a, const float *b, int64_t n);
+
+// ---- SIMD entry points (avx2.c, avx512.c). Callers check lk_active_isa() first. ------------------------------
+
+float lk_dot_f32_avx2(const float *a, const float *b, int64_t n);
+float lk_dot_f32_avx512(const float *a, const float *b, int64_t n);
+void lk_axpy_f32_avx2(float *y, float a, const float *x, int64_t n);
+void lk_axpy_f32_avx512(float *y, float a, const float *x, int64_t n);
+void lk_f32_to_bf16_avx2(uint16_t *dst, const float *src, int64_t n);
+void lk_f32_to_bf16_avx512(uint16_t *dst, const float *src, int64_t n);
+void lk_bf16_to_f32_avx2(float *dst, const uint16_t *src, int64_t n);
+void lk_bf16_to_f32_avx512(float *dst, const uint16_t *src, int64_t n);
+void lk_f16_to_f32_avx2(float *dst, const uint16_t *src, int64_t n);
+void lk_f16_to_f32_avx512(float *dst, const uint16_t *src, int64_t n);
+/// Reads `byteCount` bytes (a multiple of 64, 64-byte aligned) and returns a value that depends on all of them.
+uint64_t lk_read_sum_avx2(const void *data, size_t byteCount);
+uint64_t lk_read_sum_avx512(const void *data, size_t byteCount);
+
+#endif

@@ -1,0 +1,171 @@
+// The SIMD linear kernel, written once and included by each ISA file (avx2.c, avx512.c) after it defines:
+//   LK_TARGET                     function attribute enabling the ISA
+//   VEC, LANES                    vector type of LANES f32 lanes
+//   V_ZERO() V_LOADU(p) V_FMA(a, b, c) V_MUL(a, b) V_SET1(f) V_HSUM(v)
+//   W_BF16(p) W_F16(p) W_FP8(p)   LANES weights at p converted to f32 (FP8 without its block scale)
+//   GEMV_ROWS                     rows per tile when tokenCount == 1
+//   GEMM_ROWS, GEMM_TOKENS        rows x tokens per register tile when tokenCount > 1
+//   X_BLOCK_BYTES                 bytes of activations kept hot in L2 while the rows stream past
+//   LK_NAME(name)                 name##_isa
+//
+// Reduction order (the batch-invariance contract): every output y[t, o] has ONE accumulator of LANES lanes,
+// lane l sums x[t, i] * w[o, i] for i = l (mod LANES) in increasing i with FMA; the last partial vector is
+// zero-padded and accumulated the same way; then V_HSUM reduces the lanes in a fixed tree. Every tile shape
+// (GEMV or GEMM, any rows x tokens) runs exactly this sequence per output, so the bits never depend on
+// tokenCount or on the row range a call (or a thread) was given.
+
+#define LK_AI static inline __attribute__((always_inline)) LK_TARGET
+
+#define MAX_ROWS (GEMV_ROWS > GEMM_ROWS ? GEMV_ROWS : GEMM_ROWS)
+
+LK_AI VEC LK_NAME(load_w)(const void *w, const lk_dtype dtype, int64_t index) {
+    switch (dtype) {
+    case LK_DTYPE_F32: return V_LOADU((const float *)w + index);
+    case LK_DTYPE_BF16: return W_BF16((const uint16_t *)w + index);
+    case LK_DTYPE_F16: return W_F16((const uint16_t *)w + index);
+    case LK_DTYPE_FP8_E4M3: return W_FP8((const uint8_t *)w + index);
+    }
+    return V_ZERO();
+}
+
+typedef struct {
+    const void *w;
+    const float *scaleInv;  // FP8 only
+    int64_t blockRows, blockCols, scaleCols;
+    int64_t inSize;
+} LK_NAME(matrix);
+
+/// y[t0 + t, o + r] for r < R, t < T. R and T are compile-time constants after inlining.
+LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
+                         const lk_dtype dtype, int64_t o, const int R, const int T) {
+    VEC acc[MAX_ROWS][GEMM_TOKENS];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = V_ZERO();
+    const int64_t inSize = m->inSize;
+    const int64_t full = inSize - inSize % LANES;
+    // FP8 scales change every blockCols columns (a multiple of LANES), so walk the row block by block.
+    const int64_t chunk = dtype == LK_DTYPE_FP8_E4M3 ? m->blockCols : (full > 0 ? full : 1);
+    for (int64_t c0 = 0; c0 < full; c0 += chunk) {
+        const int64_t c1 = c0 + chunk < full ? c0 + chunk : full;
+        VEC scale[MAX_ROWS];
+        if (dtype == LK_DTYPE_FP8_E4M3)
+            for (int r = 0; r < R; r++)
+                scale[r] = V_SET1(m->scaleInv[((o + r) / m->blockRows) * m->scaleCols + c0 / m->blockCols]);
+        for (int64_t i = c0; i < c1; i += LANES) {
+            VEC wv[MAX_ROWS];
+            for (int r = 0; r < R; r++) {
+                wv[r] = LK_NAME(load_w)(m->w, dtype, (o + r) * inSize + i);
+                if (dtype == LK_DTYPE_FP8_E4M3) wv[r] = V_MUL(wv[r], scale[r]);
+            }
+            for (int t = 0; t < T; t++) {
+                VEC xv = V_LOADU(x + t * xStride + i);
+                for (int r = 0; r < R; r++) acc[r][t] = V_FMA(xv, wv[r], acc[r][t]);
+            }
+        }
+    }
+    if (full < inSize) {  // zero-padded last vector
+        const int n = (int)(inSize - full);
+        float wTail[MAX_ROWS][LANES];
+        float xTail[GEMM_TOKENS][LANES];
+        for (int r = 0; r < R; r++) {
+            float scale = 1;
+            if (dtype == LK_DTYPE_FP8_E4M3)
+                scale = m->scaleInv[((o + r) / m->blockRows) * m->scaleCols + full / m->blockCols];
+            for (int k = 0; k < LANES; k++) {
+                float v = k < n ? lk_scalar_weight(m->w, dtype, (o + r) * inSize + full + k) : 0.0f;
+                wTail[r][k] = dtype == LK_DTYPE_FP8_E4M3 ? v * scale : v;
+            }
+        }
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < LANES; k++) xTail[t][k] = k < n ? x[t * xStride + full + k] : 0.0f;
+        for (int t = 0; t < T; t++) {
+            VEC xv = V_LOADU(xTail[t]);
+            for (int r = 0; r < R; r++) acc[r][t] = V_FMA(xv, V_LOADU(wTail[r]), acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) y[t * yStride + o + r] = V_HSUM(acc[r][t]);
+}
+
+/// Tokens [t0, t1) against rows [o, o + R), in register tiles of GEMM_TOKENS tokens.
+LK_AI void LK_NAME(rows_by_tokens)(float *y, int64_t yStride, const float *x, int64_t xStride,
+                                   const LK_NAME(matrix) *m, const lk_dtype dtype, int64_t o, const int R,
+                                   int64_t t0, int64_t t1) {
+    int64_t t = t0;
+    for (; t + GEMM_TOKENS <= t1; t += GEMM_TOKENS)
+        LK_NAME(tile)(y + t * yStride, yStride, x + t * xStride, xStride, m, dtype, o, R, GEMM_TOKENS);
+    switch (t1 - t) {
+#define LK_TAIL_CASE(k) \
+    case k: \
+        if (k < GEMM_TOKENS) LK_NAME(tile)(y + t * yStride, yStride, x + t * xStride, xStride, m, dtype, o, R, k); \
+        break;
+        LK_TAIL_CASE(1)
+        LK_TAIL_CASE(2)
+        LK_TAIL_CASE(3)
+        LK_TAIL_CASE(4)
+        LK_TAIL_CASE(5)
+        LK_TAIL_CASE(6)
+        LK_TAIL_CASE(7)
+#undef LK_TAIL_CASE
+    default: break;
+    }
+}
+
+LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
+                        const lk_dtype dtype, int64_t tokenCount, int64_t rowBegin, int64_t rowEnd) {
+    if (tokenCount == 1) {  // GEMV: stream GEMV_ROWS rows at a time
+        int64_t o = rowBegin;
+        for (; o + GEMV_ROWS <= rowEnd; o += GEMV_ROWS) LK_NAME(tile)(y, yStride, x, xStride, m, dtype, o, GEMV_ROWS, 1);
+        for (; o < rowEnd; o++) LK_NAME(tile)(y, yStride, x, xStride, m, dtype, o, 1, 1);
+        return;
+    }
+    // GEMM: a block of tokens whose activations stay in L2 while every row of the range passes by once.
+    int64_t tokenBlock = X_BLOCK_BYTES / (m->inSize * (int64_t)sizeof(float));
+    tokenBlock -= tokenBlock % GEMM_TOKENS;
+    if (tokenBlock < GEMM_TOKENS) tokenBlock = GEMM_TOKENS;
+    for (int64_t t0 = 0; t0 < tokenCount; t0 += tokenBlock) {
+        const int64_t t1 = t0 + tokenBlock < tokenCount ? t0 + tokenBlock : tokenCount;
+        int64_t o = rowBegin;
+        for (; o + GEMM_ROWS <= rowEnd; o += GEMM_ROWS)
+            LK_NAME(rows_by_tokens)(y, yStride, x, xStride, m, dtype, o, GEMM_ROWS, t0, t1);
+        for (; o < rowEnd; o++) LK_NAME(rows_by_tokens)(y, yStride, x, xStride, m, dtype, o, 1, t0, t1);
+    }
+}
+
+// One non-inlined instance per dtype keeps the dtype a constant inside the loops.
+#define LK_DTYPE_INSTANCE(suffix, dt) \
+    static LK_TARGET __attribute__((noinline)) void LK_NAME(run_##suffix)( \
+        float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m, int64_t tokenCount, \
+        int64_t rowBegin, int64_t rowEnd) { \
+        LK_NAME(run)(y, yStride, x, xStride, m, dt, tokenCount, rowBegin, rowEnd); \
+    }
+LK_DTYPE_INSTANCE(f32, LK_DTYPE_F32)
+LK_DTYPE_INSTANCE(bf16, LK_DTYPE_BF16)
+LK_DTYPE_INSTANCE(f16, LK_DTYPE_F16)
+LK_DTYPE_INSTANCE(fp8, LK_DTYPE_FP8_E4M3)
+#undef LK_DTYPE_INSTANCE
+
+int LK_NAME(lk_linear)(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w, lk_dtype dtype,
+                       const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin,
+                       int64_t rowEnd) {
+    LK_NAME(matrix) m = {w, NULL, 1, 1, 1, inSize};
+    switch (dtype) {
+    case LK_DTYPE_F32: LK_NAME(run_f32)(y, yStride, x, xStride, &m, tokenCount, rowBegin, rowEnd); return 1;
+    case LK_DTYPE_BF16: LK_NAME(run_bf16)(y, yStride, x, xStride, &m, tokenCount, rowBegin, rowEnd); return 1;
+    case LK_DTYPE_F16: LK_NAME(run_f16)(y, yStride, x, xStride, &m, tokenCount, rowBegin, rowEnd); return 1;
+    case LK_DTYPE_FP8_E4M3:
+        // The SIMD walk needs each vector inside one scale block; other block shapes take the portable path
+        // (a property of the matrix, never of the call, so batch invariance holds).
+        if (!fp8 || fp8->blockRows <= 0 || fp8->blockCols <= 0 || fp8->blockCols % LANES != 0) return 0;
+        m.scaleInv = fp8->scaleInv;
+        m.blockRows = fp8->blockRows;
+        m.blockCols = fp8->blockCols;
+        m.scaleCols = (inSize + fp8->blockCols - 1) / fp8->blockCols;
+        LK_NAME(run_fp8)(y, yStride, x, xStride, &m, tokenCount, rowBegin, rowEnd);
+        return 1;
+    }
+    return 0;
+}
+
+#undef LK_AI
+#undef MAX_ROWS

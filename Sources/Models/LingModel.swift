@@ -1,0 +1,98 @@
+import Foundation
+import KVCache
+import Tensors
+
+/// A loaded Ling 2.0 model (`BailingMoeV2ForCausalLM`): weights memory-mapped in place, f32 compute.
+///
+/// Usage (one sequence; the scheduler builds multi-sequence `ForwardBatch`es the same way):
+///
+///     let model = try LingModel(directory: dir, threadCount: 2)
+///     let kv = try model.makeKVStorage(blockCount: 64)                 // 64 blocks of 16 positions
+///     let table: [Int32] = Array(0..<64)
+///     var out = try model.forward(.single(tokens: prompt, startPosition: 0, blockTable: table), kv: kv)   // prefill
+///     out = try model.forward(.single(tokens: [next], startPosition: prompt.count, blockTable: table), kv: kv) // decode
+///
+/// Not thread-safe: one engine thread owns a model and its KV storage; the model uses `pool` for parallelism.
+public final class LingModel: @unchecked Sendable {
+    public let directory: String
+    public let config: ModelConfig
+    public let generationConfig: GenerationConfig
+    public let checkpoint: SafetensorsCheckpoint
+    public let pool: ComputePool
+    /// Evaluates routed experts; replace with an expert-parallel executor before the first forward.
+    public var expertExecutor: any ExpertExecutor
+    /// Called per MoE layer with (layer index, expert ids [tokenCount, K], weights [tokenCount, K]) when set.
+    /// Debugging and tests only (it allocates).
+    public var routingObserver: ((Int, [Int32], [Float]) -> Void)?
+
+    let weights: LingWeights
+    let rope: RotaryEmbedding
+    let scratch = ForwardScratch()
+
+    /// Progress of loading: (files mapped, total files).
+    public typealias LoadProgress = (Int, Int) -> Void
+
+    public init(directory: String, threadCount: Int = 2, progress: LoadProgress = { _, _ in }) throws(ModelError) {
+        guard threadCount >= 1 else { throw ModelError("threadCount must be >= 1 (got \(threadCount))") }
+        self.directory = directory
+        config = try ModelConfig.load(directory: directory)
+        generationConfig = try GenerationConfig.load(directory: directory, fallback: config)
+        checkpoint = try SafetensorsCheckpoint(directory: directory, progress: progress)
+        weights = try LingWeights(checkpoint: checkpoint, config: config)
+        rope = RotaryEmbedding(config: config)
+        pool = ComputePool(threadCount: threadCount)
+        expertExecutor = LocalExpertExecutor(pool: pool)
+    }
+
+    /// Whether the checkpoint has the MTP layer (`forwardMTP` available).
+    public var hasMTP: Bool { weights.mtp != nil }
+    /// KV layers the storage must hold: the decoder layers, then the MTP layer.
+    public var kvLayerCount: Int { config.layerCount + (hasMTP ? 1 : 0) }
+    /// KV layer index of the MTP layer.
+    public var mtpKVLayer: Int { config.layerCount }
+
+    /// Paged KV storage for this model: `blockCount` blocks of `blockSize` positions, all layers + MTP.
+    public func makeKVStorage(blockCount: Int, blockSize: Int = 16,
+                              precision: KVStorage.Precision = .f32) throws(ModelError) -> KVStorage {
+        do {
+            return try KVStorage(layerCount: kvLayerCount, blockCount: blockCount, blockSize: blockSize,
+                                 kvHeadCount: config.kvHeadCount, headSize: config.headSize, precision: precision)
+        } catch { throw ModelError("KV storage: \(error.description)") }
+    }
+
+    /// Bytes of weights one decode step of a single token reads: attention and dense layers, the router, the
+    /// shared expert, `expertsPerToken` routed experts per MoE layer, one embedding row and the lm_head.
+    public var weightBytesPerDecodedToken: Int {
+        var bytes = weights.lmHead.byteCount + weights.embedding.byteCount / max(config.vocabSize, 1)
+        for layer in weights.layers {
+            bytes += layer.attention.queryKeyValue.byteCount + layer.attention.output.byteCount
+            switch layer.feedForward {
+            case .dense(let mlp): bytes += mlp.byteCount
+            case .moe(let moe):
+                bytes += moe.router.byteCount + (moe.shared?.byteCount ?? 0)
+                bytes += config.expertsPerToken * (moe.experts.first?.byteCount ?? 0)
+            }
+        }
+        return bytes
+    }
+
+    /// Multiply-adds per token of the main model, excluding attention scores (2 FLOPs each).
+    public var matmulFlopsPerToken: Double {
+        var macs = 0
+        for layer in weights.layers {
+            macs += layer.attention.queryKeyValue.rowCount * layer.attention.queryKeyValue.columnCount
+            macs += layer.attention.output.rowCount * layer.attention.output.columnCount
+            switch layer.feedForward {
+            case .dense(let mlp): macs += 3 * mlp.gate.rowCount * mlp.gate.columnCount
+            case .moe(let moe):
+                macs += moe.router.rowCount * moe.router.columnCount
+                if let shared = moe.shared { macs += 3 * shared.gate.rowCount * shared.gate.columnCount }
+                if let expert = moe.experts.first { macs += config.expertsPerToken * 3 * expert.gate.rowCount * expert.gate.columnCount }
+            }
+        }
+        return 2 * Double(macs)
+    }
+
+    /// FLOPs of the lm_head for one row.
+    public var lmHeadFlops: Double { 2 * Double(weights.lmHead.rowCount * weights.lmHead.columnCount) }
+}

@@ -1,0 +1,77 @@
+/// A growable, 64-byte aligned scratch array owned by one forward pass. `reserve` reallocates only when a pass needs
+/// more room than any before it, so steady-state steps never allocate. Contents are undefined after growth.
+final class ScratchArray<Element: BitwiseCopyable>: @unchecked Sendable {
+    private(set) var capacity = 0
+    private(set) var pointer: UnsafeMutablePointer<Element>
+
+    init(capacity: Int = 0) {
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 1) * MemoryLayout<Element>.stride, alignment: 64)
+            .bindMemory(to: Element.self, capacity: max(capacity, 1))
+        self.capacity = capacity
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+
+    func reserve(_ count: Int) {
+        guard count > capacity else { return }
+        UnsafeMutableRawPointer(pointer).deallocate()
+        let newCapacity = max(count, capacity * 3 / 2)
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: newCapacity * MemoryLayout<Element>.stride, alignment: 64)
+            .bindMemory(to: Element.self, capacity: newCapacity)
+        capacity = newCapacity
+    }
+}
+
+/// All per-pass buffers of the forward pass, sized for the largest batch seen so far.
+final class ForwardScratch: @unchecked Sendable {
+    let hidden = ScratchArray<Float>()          // [tokenCount, hiddenSize] residual stream
+    let normed = ScratchArray<Float>()          // [tokenCount, hiddenSize] norm output / MLP input
+    let queryKeyValue = ScratchArray<Float>()   // [tokenCount, qkvSize]
+    let attention = ScratchArray<Float>()       // [tokenCount, headCount * headSize]
+    let projection = ScratchArray<Float>()      // [tokenCount, hiddenSize] block output before the residual add
+    let shared = ScratchArray<Float>()          // [tokenCount, hiddenSize] shared-expert output
+    let gate = ScratchArray<Float>()            // [tokenCount, max MLP width]
+    let up = ScratchArray<Float>()              // [tokenCount, max MLP width]
+    let cosines = ScratchArray<Float>()         // [tokenCount, rotaryDimension / 2]
+    let sines = ScratchArray<Float>()           // [tokenCount, rotaryDimension / 2]
+    let slots = ScratchArray<Int>()             // [tokenCount] KV slot of each token
+    let routerLogits = ScratchArray<Float>()    // [tokenCount, expertCount]
+    let expertIds = ScratchArray<Int32>()       // [tokenCount, expertsPerToken]
+    let expertWeights = ScratchArray<Float>()   // [tokenCount, expertsPerToken]
+    let expertOutput = ScratchArray<Float>()    // [tokenCount * expertsPerToken, hiddenSize]
+    let groupOffsets = ScratchArray<Int32>()    // [expertCount + 1]
+    let groupRows = ScratchArray<Int32>()       // [tokenCount * expertsPerToken] rows (t * K + k) grouped by expert
+    let mtpInput = ScratchArray<Float>()        // [tokenCount, 2 * hiddenSize]
+    let scores = ScratchArray<Float>()          // [workerCount, queryGroupSize, scoreRowStride] attention probabilities
+    /// Row stride of `scores`: the longest context in the current pass, rounded up to a whole block.
+    var scoreRowStride = 0
+    let blockValues = ScratchArray<Float>()     // [workerCount, blockSize, headSize] bf16 values widened to f32
+    let logitInput = ScratchArray<Float>()      // [logitRows, hiddenSize]
+
+    func reserve(config: ModelConfig, tokenCount: Int, contextLength: Int, workerCount: Int) {
+        let hiddenSize = config.hiddenSize
+        let k = config.expertsPerToken
+        let width = max(config.intermediateSize, config.moeIntermediateSize, config.sharedExpertIntermediateSize)
+        hidden.reserve(tokenCount * hiddenSize)
+        normed.reserve(tokenCount * hiddenSize)
+        queryKeyValue.reserve(tokenCount * config.qkvSize)
+        attention.reserve(tokenCount * config.headCount * config.headSize)
+        projection.reserve(tokenCount * hiddenSize)
+        shared.reserve(tokenCount * hiddenSize)
+        gate.reserve(tokenCount * width)
+        up.reserve(tokenCount * width)
+        cosines.reserve(tokenCount * config.rotaryDimension / 2)
+        sines.reserve(tokenCount * config.rotaryDimension / 2)
+        slots.reserve(tokenCount)
+        routerLogits.reserve(tokenCount * config.expertCount)
+        expertIds.reserve(tokenCount * k)
+        expertWeights.reserve(tokenCount * k)
+        expertOutput.reserve(tokenCount * k * hiddenSize)
+        groupOffsets.reserve(config.expertCount + 1)
+        groupRows.reserve(tokenCount * k)
+        mtpInput.reserve(tokenCount * 2 * hiddenSize)
+        scoreRowStride = contextLength
+        scores.reserve(workerCount * config.queryGroupSize * contextLength)
+        logitInput.reserve(tokenCount * hiddenSize)
+    }
+}

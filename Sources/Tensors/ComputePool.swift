@@ -1,0 +1,48 @@
+internal import CKernels
+
+/// A fixed set of worker threads (the calling thread is worker 0). One job at a time: a pool belongs to one engine
+/// thread, which is the only caller of `run` and `linear`.
+public final class ComputePool: @unchecked Sendable {
+    private let pool: OpaquePointer?
+    /// Number of workers including the caller.
+    public let threadCount: Int
+
+    /// threadCount >= 1; pinToCores pins worker k to CPU k.
+    public init(threadCount: Int, pinToCores: Bool = false) {
+        precondition(threadCount >= 1, "threadCount must be >= 1")
+        self.threadCount = threadCount
+        pool = threadCount > 1 ? lk_pool_create(Int32(threadCount), pinToCores ? 1 : 0) : nil
+    }
+
+    deinit { if let pool { lk_pool_destroy(pool) } }
+
+    /// Runs body(worker, workerCount) on every worker concurrently and returns when all are done.
+    /// The body must only write disjoint memory per worker.
+    public func run(_ body: (Int, Int) -> Void) {
+        guard let pool else {
+            body(0, 1)
+            return
+        }
+        withoutActuallyEscaping(body) { escapable in
+            var box = escapable
+            withUnsafeMutablePointer(to: &box) { boxPointer in
+                lk_pool_run(pool, { context, worker, workerCount in
+                    guard let context else { return }
+                    let f = context.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee
+                    f(Int(worker), Int(workerCount))
+                }, boxPointer)
+            }
+        }
+    }
+
+    /// `Kernels.linear` over all rows of `w`, split by output rows across the workers (same bits).
+    public func linear(_ y: UnsafeMutablePointer<Float>, yStride: Int, _ x: UnsafePointer<Float>, xStride: Int,
+                       _ w: WeightMatrix, tokenCount: Int) {
+        guard tokenCount > 0 else { return }
+        Kernels.withScales(w) { scales in
+            lk_linear_parallel(pool, y, Int64(yStride), x, Int64(xStride), w.base,
+                               lk_dtype(rawValue: UInt32(w.dtype.rawValue)), scales, Int64(tokenCount),
+                               Int64(w.columnCount), Int64(w.rowCount))
+        }
+    }
+}

@@ -1,0 +1,59 @@
+internal import CKernels
+
+/// Swift entry points to the C kernels (`lingkernels.h`). Pointers are the caller's; shapes are in elements.
+public enum Kernels {
+    /// y[t, o] = sum_i x[t, i] * w[o, i] for o in rows; x: [tokenCount, w.columnCount] stride xStride,
+    /// y: [tokenCount, *] stride yStride. Bit-identical for any tokenCount and row range (batch invariant).
+    @inline(__always)
+    public static func linear(_ y: UnsafeMutablePointer<Float>, yStride: Int, _ x: UnsafePointer<Float>, xStride: Int,
+                              _ w: WeightMatrix, tokenCount: Int, rows: Range<Int>) {
+        withScales(w) { scales in
+            lk_linear(y, Int64(yStride), x, Int64(xStride), w.base, lk_dtype(rawValue: UInt32(w.dtype.rawValue)),
+                      scales, Int64(tokenCount), Int64(w.columnCount), Int64(rows.lowerBound), Int64(rows.upperBound))
+        }
+    }
+
+    /// Row `row` of `w` converted to f32: dst[w.columnCount].
+    public static func rowToF32(_ dst: UnsafeMutablePointer<Float>, _ w: WeightMatrix, row: Int) {
+        if w.dtype == .fp8E4M3, let s = w.fp8Scales {
+            var scales = lk_fp8_scales(scaleInv: s.scaleInv, blockRows: Int64(s.blockRows), blockCols: Int64(s.blockColumns))
+            lk_fp8_row_to_f32(dst, w.base.assumingMemoryBound(to: UInt8.self), &scales, Int64(w.columnCount), Int64(row))
+        } else {
+            lk_to_f32(dst, w.base, lk_dtype(rawValue: UInt32(w.dtype.rawValue)), Int64(row * w.columnCount),
+                      Int64(w.columnCount))
+        }
+    }
+
+    /// Converts `count` elements of `dtype` at `src` to f32.
+    public static func toF32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, dtype: WeightDType, count: Int) {
+        precondition(dtype != .fp8E4M3, "FP8 needs block scales")
+        lk_to_f32(dst, src, lk_dtype(rawValue: UInt32(dtype.rawValue)), 0, Int64(count))
+    }
+
+    /// Dot product with a reduction order fixed by n.
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        lk_dot_f32(a, b, Int64(count))
+    }
+
+    /// y[i] += a * x[i]
+    @inline(__always)
+    public static func axpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, count: Int) {
+        lk_axpy_f32(y, a, x, Int64(count))
+    }
+
+    public static func f32ToBF16(_ dst: UnsafeMutablePointer<UInt16>, _ src: UnsafePointer<Float>, count: Int) {
+        lk_f32_to_bf16(dst, src, Int64(count))
+    }
+
+    public static func bf16ToF32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<UInt16>, count: Int) {
+        lk_bf16_to_f32(dst, src, Int64(count))
+    }
+
+    @inline(__always)
+    static func withScales<R>(_ w: WeightMatrix, _ body: (UnsafePointer<lk_fp8_scales>?) -> R) -> R {
+        guard let s = w.fp8Scales, w.dtype == .fp8E4M3 else { return body(nil) }
+        var scales = lk_fp8_scales(scaleInv: s.scaleInv, blockRows: Int64(s.blockRows), blockCols: Int64(s.blockColumns))
+        return withUnsafePointer(to: &scales) { body($0) }
+    }
+}

@@ -1,0 +1,63 @@
+/// Element type of a stored weight.
+public enum WeightDType: Int, Sendable, CustomStringConvertible {
+    case f32 = 0
+    case bf16 = 1
+    case f16 = 2
+    case fp8E4M3 = 3
+
+    /// Bytes per element.
+    public var byteSize: Int {
+        switch self {
+        case .f32: 4
+        case .bf16, .f16: 2
+        case .fp8E4M3: 1
+        }
+    }
+
+    /// The safetensors spelling.
+    public var description: String {
+        switch self {
+        case .f32: "F32"
+        case .bf16: "BF16"
+        case .f16: "F16"
+        case .fp8E4M3: "F8_E4M3"
+        }
+    }
+}
+
+/// Block scales of an FP8 E4M3 matrix: w[o, i] = fp8[o, i] * scaleInv[o / blockRows, i / blockColumns].
+public struct FP8BlockScales: @unchecked Sendable {
+    /// [ceil(rowCount / blockRows), ceil(columnCount / blockColumns)] f32, row-major (memory-mapped).
+    public let scaleInv: UnsafePointer<Float>
+    public let blockRows: Int
+    public let blockColumns: Int
+
+    public init(scaleInv: UnsafePointer<Float>, blockRows: Int, blockColumns: Int) {
+        self.scaleInv = scaleInv
+        self.blockRows = blockRows
+        self.blockColumns = blockColumns
+    }
+}
+
+/// A row-major [rowCount, columnCount] weight read in place (torch Linear layout `[out, in]`). It does not own its
+/// memory: the checkpoint's `MappedFile` must outlive it.
+public struct WeightMatrix: @unchecked Sendable {
+    public let base: UnsafeRawPointer
+    public let dtype: WeightDType
+    public let rowCount: Int
+    public let columnCount: Int
+    public let fp8Scales: FP8BlockScales?
+
+    public init(base: UnsafeRawPointer, dtype: WeightDType, rowCount: Int, columnCount: Int,
+                fp8Scales: FP8BlockScales? = nil) {
+        precondition(dtype != .fp8E4M3 || fp8Scales != nil, "FP8 weights need block scales")
+        self.base = base
+        self.dtype = dtype
+        self.rowCount = rowCount
+        self.columnCount = columnCount
+        self.fp8Scales = fp8Scales
+    }
+
+    /// Bytes the matrix occupies (what a full pass over it reads).
+    public var byteCount: Int { rowCount * columnCount * dtype.byteSize }
+}

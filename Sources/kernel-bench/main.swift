@@ -1,0 +1,171 @@
+// kernel-bench: lk_linear speed on Ling-mini-2.0 shapes, per ISA and dtype, against this machine's limits.
+// Usage: kernel-bench [--threads N] [--tokens N] [--isa all|avx512|avx2|portable] [--dtype all|bf16|f32|f16|fp8]
+//                     [--quick]
+import CKernels
+import Glibc
+import Tensors
+
+struct Options {
+    var threadCount = 2
+    var prefillTokens = 512
+    var isas: [lk_isa] = [LK_ISA_AVX512, LK_ISA_AVX2, LK_ISA_PORTABLE]
+    var dtypes: [lk_dtype] = [LK_DTYPE_BF16, LK_DTYPE_F32]
+    var quick = false
+}
+
+func parseOptions() -> Options? {
+    var options = Options()
+    var arguments = CommandLine.arguments.dropFirst()
+    while let argument = arguments.popFirst() {
+        switch argument {
+        case "--threads": options.threadCount = arguments.popFirst().flatMap { Int($0) } ?? 0
+        case "--tokens": options.prefillTokens = arguments.popFirst().flatMap { Int($0) } ?? 0
+        case "--quick": options.quick = true
+        case "--isa":
+            switch arguments.popFirst() {
+            case "all": options.isas = [LK_ISA_AVX512, LK_ISA_AVX2, LK_ISA_PORTABLE]
+            case "avx512": options.isas = [LK_ISA_AVX512]
+            case "avx2": options.isas = [LK_ISA_AVX2]
+            case "portable": options.isas = [LK_ISA_PORTABLE]
+            default: return nil
+            }
+        case "--dtype":
+            switch arguments.popFirst() {
+            case "all": options.dtypes = [LK_DTYPE_BF16, LK_DTYPE_F32, LK_DTYPE_F16, LK_DTYPE_FP8_E4M3]
+            case "bf16": options.dtypes = [LK_DTYPE_BF16]
+            case "f32": options.dtypes = [LK_DTYPE_F32]
+            case "f16": options.dtypes = [LK_DTYPE_F16]
+            case "fp8": options.dtypes = [LK_DTYPE_FP8_E4M3]
+            default: return nil
+            }
+        default: return nil
+        }
+    }
+    return options.threadCount >= 1 && options.prefillTokens >= 1 ? options : nil
+}
+
+func seconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+}
+
+func dtypeName(_ dtype: lk_dtype) -> String {
+    switch dtype {
+    case LK_DTYPE_F32: "f32"
+    case LK_DTYPE_BF16: "bf16"
+    case LK_DTYPE_F16: "f16"
+    default: "fp8"
+    }
+}
+
+func elementSize(_ dtype: lk_dtype) -> Int {
+    switch dtype {
+    case LK_DTYPE_F32: 4
+    case LK_DTYPE_FP8_E4M3: 1
+    default: 2
+    }
+}
+
+/// Best time of `repeats` calls of lk_linear_parallel.
+func timeLinear(pool: OpaquePointer?, outSize: Int, inSize: Int, tokenCount: Int, dtype: lk_dtype,
+                repeats: Int) -> Double {
+    let weightBytes = outSize * inSize * elementSize(dtype)
+    let weights = UnsafeMutableRawPointer.allocate(byteCount: weightBytes, alignment: 64)  // [outSize, inSize]
+    defer { weights.deallocate() }
+    // Small, finite values in every dtype (0x3c3c.. is ~0.0115 in bf16, ~1.06 in f16, ~0.0625... in fp8).
+    memset(weights, 0x3c, weightBytes)
+    let x = UnsafeMutablePointer<Float>.allocate(capacity: tokenCount * inSize)  // [tokenCount, inSize]
+    defer { x.deallocate() }
+    for index in 0..<(tokenCount * inSize) { x[index] = Float(index % 7) * 0.1 - 0.3 }
+    let y = UnsafeMutablePointer<Float>.allocate(capacity: tokenCount * outSize)  // [tokenCount, outSize]
+    defer { y.deallocate() }
+    let scaleCount = (outSize + 127) / 128 * ((inSize + 127) / 128)
+    var scaleInv = [Float](repeating: 1, count: scaleCount)
+    return scaleInv.withUnsafeMutableBufferPointer { scaleBuffer in
+        var scales = lk_fp8_scales(scaleInv: scaleBuffer.baseAddress, blockRows: 128, blockCols: 128)
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let start = seconds()
+            lk_linear_parallel(pool, y, Int64(outSize), x, Int64(inSize), weights, dtype, &scales, Int64(tokenCount),
+                               Int64(inSize), Int64(outSize))
+            best = min(best, seconds() - start)
+        }
+        return best
+    }
+}
+
+extension String {
+    /// Left-aligned in `width` columns.
+    func padded(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+}
+
+func format(_ value: Double, _ digits: Int = 1) -> String {
+    var scaled = value
+    for _ in 0..<digits { scaled *= 10 }
+    let rounded = (scaled).rounded()
+    var text = String(Int(rounded))
+    if digits > 0 {
+        while text.count <= digits { text = "0" + text }
+        text.insert(".", at: text.index(text.endIndex, offsetBy: -digits))
+    }
+    return text
+}
+
+guard let options = parseOptions() else {
+    print("usage: kernel-bench [--threads N] [--tokens N] [--isa all|avx512|avx2|portable] "
+        + "[--dtype all|bf16|f32|f16|fp8] [--quick]")
+    exit(2)
+}
+
+let shapes: [(name: String, outSize: Int, inSize: Int)] = [
+    ("qkv", 3072, 2048), ("attn_out", 2048, 2048), ("dense_gate_up", 5120, 2048), ("dense_down", 2048, 5120),
+    ("router", 256, 2048), ("expert_gate_up", 512, 2048), ("expert_down", 2048, 512), ("lm_head", 157184, 2048),
+]
+
+let bandwidth = MachineLimits.memoryReadBandwidth(threadCount: options.threadCount)
+let sgemm = MachineLimits.sgemmFlops(threadCount: options.threadCount)
+let coreType = getenv("OPENBLAS_CORETYPE").map { String(cString: $0) } ?? "(unset)"
+print("machine: detected ISA \(String(cString: lk_isa_name(lk_detect_isa()))), threads \(options.threadCount)")
+print("memory read bandwidth: \(format(bandwidth / 1e9)) GB/s")
+print("OpenBLAS sgemm 2048^3: \(format(sgemm / 1e9)) GFLOP/s (OPENBLAS_CORETYPE=\(coreType))")
+
+let pool = lk_pool_create(Int32(options.threadCount), 0)
+defer { lk_pool_destroy(pool) }
+
+// Pool round trip: an empty job, many times.
+do {
+    let rounds = 20000
+    let start = seconds()
+    for _ in 0..<rounds { lk_pool_run(pool, { _, _, _ in }, nil) }
+    print("lk_pool_run round trip: \(format((seconds() - start) / Double(rounds) * 1e9, 0)) ns")
+}
+
+for isa in options.isas where isa.rawValue <= lk_detect_isa().rawValue {
+    lk_force_isa(isa)
+    let isaName = String(cString: lk_isa_name(isa))
+    for dtype in options.dtypes {
+        print("\n[\(isaName) \(dtypeName(dtype))]  shape            GEMV GB/s  of-bw   GEMM(\(options.prefillTokens)) GFLOP/s  of-sgemm")
+        for shape in shapes {
+            if options.quick && shape.name == "lm_head" { continue }
+            let bytes = Double(shape.outSize * shape.inSize * elementSize(dtype))
+            let gemv = timeLinear(pool: pool, outSize: shape.outSize, inSize: shape.inSize, tokenCount: 1,
+                                  dtype: dtype, repeats: shape.name == "lm_head" ? 3 : 20)
+            var line = "  \(shape.name.padded(16)) [\(shape.outSize)x\(shape.inSize)]"
+            line = line.padded(44)
+            line += "\(format(bytes / gemv / 1e9))".padded(10)
+            line += "\(format(bytes / gemv / bandwidth * 100, 0))%".padded(8)
+            if shape.name != "lm_head" && !(isa == LK_ISA_PORTABLE && options.prefillTokens > 64) {
+                let tokens = shape.name.hasPrefix("expert") || shape.name == "router" ? min(64, options.prefillTokens)
+                    : options.prefillTokens
+                let gemm = timeLinear(pool: pool, outSize: shape.outSize, inSize: shape.inSize, tokenCount: tokens,
+                                      dtype: dtype, repeats: 3)
+                let flops = 2 * Double(shape.outSize * shape.inSize * tokens) / gemm
+                line += "\(format(flops / 1e9)) (\(tokens) tok)".padded(22)
+                line += "\(format(flops / sgemm * 100, 0))%"
+            }
+            print(line)
+        }
+    }
+}
+lk_force_isa(lk_detect_isa())

@@ -1,0 +1,109 @@
+import CKernels
+import Testing
+
+/// lk_linear on every ISA this CPU has, every dtype, sizes with vector tails. Serialized: lk_force_isa is global.
+extension KernelTests {
+    @Suite("Linear kernels", .serialized)
+    struct LinearKernelTests {
+        static let shapes: [(outSize: Int, inSize: Int)] = [(37, 45), (70, 300), (19, 2048), (5, 7), (33, 129)]
+
+        @Test("Every ISA matches a double-precision reference for every dtype", arguments: allDtypes)
+        func matchesReference(dtype: lk_dtype) {
+            defer { lk_force_isa(lk_detect_isa()) }
+            var random = TestRandom(seed: 11 + UInt64(dtype.rawValue))
+            for (outSize, inSize) in Self.shapes {
+                let matrix = TestMatrix(dtype: dtype, outSize: outSize, inSize: inSize, random: &random)
+                let tokenCount = 9
+                let x = (0..<(tokenCount * inSize)).map { _ in random.unit() }  // [tokenCount, inSize]
+                for isa in availableInstructionSets {
+                    lk_force_isa(isa)
+                    var y = [Float](repeating: .nan, count: tokenCount * outSize)  // [tokenCount, outSize]
+                    matrix.linear(&y, x, tokenCount: tokenCount, rowBegin: 0, rowEnd: outSize)
+                    for t in 0..<tokenCount {
+                        for o in 0..<outSize {
+                            var exact = 0.0
+                            var magnitude = 0.0
+                            for i in 0..<inSize {
+                                let product = Double(x[t * inSize + i]) * Double(matrix.values[o * inSize + i])
+                                exact += product
+                                magnitude += abs(product)
+                            }
+                            let error = abs(Double(y[t * outSize + o]) - exact)
+                            #expect(error <= 1e-5 * magnitude + 1e-30,
+                                    "isa \(isa.rawValue) dtype \(dtype.rawValue) [\(outSize)x\(inSize)] t=\(t) o=\(o)")
+                        }
+                    }
+                }
+            }
+        }
+
+        @Test("Outputs are bit-identical whatever the token count and the row range", arguments: allDtypes)
+        func batchInvariance(dtype: lk_dtype) {
+            defer { lk_force_isa(lk_detect_isa()) }
+            var random = TestRandom(seed: 23 + UInt64(dtype.rawValue))
+            for (outSize, inSize) in Self.shapes {
+                let matrix = TestMatrix(dtype: dtype, outSize: outSize, inSize: inSize, random: &random)
+                let tokenCount = 64
+                let x = (0..<(tokenCount * inSize)).map { _ in random.unit() }  // [tokenCount, inSize]
+                for isa in availableInstructionSets {
+                    lk_force_isa(isa)
+                    var whole = [Float](repeating: .nan, count: tokenCount * outSize)  // [tokenCount, outSize]
+                    matrix.linear(&whole, x, tokenCount: tokenCount, rowBegin: 0, rowEnd: outSize)
+                    for groupSize in [1, 3, 7] {
+                        var pieces = [Float](repeating: .nan, count: tokenCount * outSize)
+                        var t = 0
+                        while t < tokenCount {
+                            let count = min(groupSize, tokenCount - t)
+                            let cut = (t * 5 + 3) % (outSize + 1)  // a different row split per group
+                            let xGroup = Array(x[(t * inSize)..<((t + count) * inSize)])
+                            var yGroup = [Float](repeating: .nan, count: count * outSize)
+                            matrix.linear(&yGroup, xGroup, tokenCount: count, rowBegin: 0, rowEnd: cut)
+                            matrix.linear(&yGroup, xGroup, tokenCount: count, rowBegin: cut, rowEnd: outSize)
+                            pieces.replaceSubrange((t * outSize)..<((t + count) * outSize), with: yGroup)
+                            t += count
+                        }
+                        let same = zip(whole, pieces).allSatisfy { $0.bitPattern == $1.bitPattern }
+                        #expect(same, "isa \(isa.rawValue) dtype \(dtype.rawValue) [\(outSize)x\(inSize)] group \(groupSize)")
+                    }
+                }
+            }
+        }
+
+        @Test("FP8 with a block width the SIMD walk cannot use falls back and stays correct")
+        func fp8OddBlocks() {
+            var random = TestRandom(seed: 5)
+            let matrix = TestMatrix(dtype: LK_DTYPE_FP8_E4M3, outSize: 20, inSize: 50, blockSize: 12, random: &random)
+            let x = (0..<(3 * 50)).map { _ in random.unit() }
+            var y = [Float](repeating: .nan, count: 3 * 20)
+            matrix.linear(&y, x, tokenCount: 3, rowBegin: 0, rowEnd: 20)
+            for t in 0..<3 {
+                for o in 0..<20 {
+                    var exact = 0.0
+                    var magnitude = 0.0
+                    for i in 0..<50 {
+                        let product = Double(x[t * 50 + i]) * Double(matrix.values[o * 50 + i])
+                        exact += product
+                        magnitude += abs(product)
+                    }
+                    #expect(abs(Double(y[t * 20 + o]) - exact) <= 1e-5 * magnitude)
+                }
+            }
+        }
+
+        @Test("lk_linear_parallel gives the same bits as lk_linear")
+        func parallelMatchesSerial() {
+            var random = TestRandom(seed: 77)
+            let matrix = TestMatrix(dtype: LK_DTYPE_BF16, outSize: 203, inSize: 96, random: &random)
+            let x = (0..<(5 * 96)).map { _ in random.unit() }
+            var serial = [Float](repeating: .nan, count: 5 * 203)
+            matrix.linear(&serial, x, tokenCount: 5, rowBegin: 0, rowEnd: 203)
+            let pool = lk_pool_create(2, 0)
+            defer { lk_pool_destroy(pool) }
+            var parallel = [Float](repeating: .nan, count: 5 * 203)
+            matrix.bytes.withUnsafeBytes { w in
+                lk_linear_parallel(pool, &parallel, 203, x, 96, w.baseAddress, LK_DTYPE_BF16, nil, 5, 96, 203)
+            }
+            #expect(zip(serial, parallel).allSatisfy { $0.bitPattern == $1.bitPattern })
+        }
+    }
+}
