@@ -1,8 +1,3 @@
-// TEMPORARY local stand-in (not committed): the kernels helper owns this file.
-import Foundation
-public enum MachineLimits {
-    public static func memoryReadBandwidth(threadCount: Int) -> Double { 45e9 }
-    public static func sgemmFlops(threadCount: Int) -> Double { 440e9 }
 private import CBLAS
 private import CKernels
 import Glibc
@@ -10,6 +5,7 @@ import Glibc
 /// Measures this machine's two limits that LingServe's throughput is compared against: streaming memory-read
 /// bandwidth (decode reads every active weight once per token) and OpenBLAS sgemm FLOP rate (prefill is GEMM).
 /// Each call runs a short benchmark (about a second); call once and keep the result.
+public enum MachineLimits {
     /// Bytes per second read by `threadCount` threads streaming a 1 GiB buffer (best of 5 passes).
     public static func memoryReadBandwidth(threadCount: Int) -> Double {
         let byteCount = 1 << 30
