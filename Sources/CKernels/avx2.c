@@ -12,7 +12,9 @@
 #define GEMV_ROWS 8
 #define GEMM_ROWS 3
 #define GEMM_TOKENS 4
-#define X_BLOCK_BYTES (192 * 1024)
+#ifndef PANEL_BYTES
+#define PANEL_BYTES (256 * 1024)
+#endif
 
 #define V_ZERO() _mm256_setzero_ps()
 #define V_LOADU(p) _mm256_loadu_ps(p)

@@ -13,7 +13,9 @@
 #define GEMV_ROWS 8
 #define GEMM_ROWS 4
 #define GEMM_TOKENS 6
-#define X_BLOCK_BYTES (384 * 1024)
+#ifndef PANEL_BYTES
+#define PANEL_BYTES (512 * 1024)
+#endif
 
 #define V_ZERO() _mm512_setzero_ps()
 #define V_LOADU(p) _mm512_loadu_ps(p)

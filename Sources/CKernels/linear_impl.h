@@ -5,7 +5,7 @@
 //   W_BF16(p) W_F16(p) W_FP8(p)   LANES weights at p converted to f32 (FP8 without its block scale)
 //   GEMV_ROWS                     rows per tile when tokenCount == 1
 //   GEMM_ROWS, GEMM_TOKENS        rows x tokens per register tile when tokenCount > 1
-//   X_BLOCK_BYTES                 bytes of activations kept hot in L2 while the rows stream past
+//   PANEL_BYTES                   bytes of weight rows kept in L2 while every token tile passes by
 //   LK_NAME(name)                 name##_isa
 //
 // Reduction order (the batch-invariance contract): every output y[t, o] has ONE accumulator of LANES lanes,
@@ -87,28 +87,14 @@ LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStr
         for (int t = 0; t < T; t++) y[t * yStride + o + r] = V_HSUM(acc[r][t]);
 }
 
-/// Tokens [t0, t1) against rows [o, o + R), in register tiles of GEMM_TOKENS tokens.
-LK_AI void LK_NAME(rows_by_tokens)(float *y, int64_t yStride, const float *x, int64_t xStride,
-                                   const LK_NAME(matrix) *m, const lk_dtype dtype, int64_t o, const int R,
-                                   int64_t t0, int64_t t1) {
-    int64_t t = t0;
-    for (; t + GEMM_TOKENS <= t1; t += GEMM_TOKENS)
-        LK_NAME(tile)(y + t * yStride, yStride, x + t * xStride, xStride, m, dtype, o, R, GEMM_TOKENS);
-    switch (t1 - t) {
-#define LK_TAIL_CASE(k) \
-    case k: \
-        if (k < GEMM_TOKENS) LK_NAME(tile)(y + t * yStride, yStride, x + t * xStride, xStride, m, dtype, o, R, k); \
-        break;
-        LK_TAIL_CASE(1)
-        LK_TAIL_CASE(2)
-        LK_TAIL_CASE(3)
-        LK_TAIL_CASE(4)
-        LK_TAIL_CASE(5)
-        LK_TAIL_CASE(6)
-        LK_TAIL_CASE(7)
-#undef LK_TAIL_CASE
-    default: break;
-    }
+/// Rows [p0, p1) against the T tokens at t: register tiles of GEMM_ROWS rows, then single rows.
+LK_AI void LK_NAME(panel_tile)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
+                               const lk_dtype dtype, int64_t p0, int64_t p1, int64_t t, const int T) {
+    float *yt = y + t * yStride;
+    const float *xt = x + t * xStride;
+    int64_t o = p0;
+    for (; o + GEMM_ROWS <= p1; o += GEMM_ROWS) LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, GEMM_ROWS, T);
+    for (; o < p1; o++) LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, 1, T);
 }
 
 LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
@@ -119,16 +105,32 @@ LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStri
         for (; o < rowEnd; o++) LK_NAME(tile)(y, yStride, x, xStride, m, dtype, o, 1, 1);
         return;
     }
-    // GEMM: a block of tokens whose activations stay in L2 while every row of the range passes by once.
-    int64_t tokenBlock = X_BLOCK_BYTES / (m->inSize * (int64_t)sizeof(float));
-    tokenBlock -= tokenBlock % GEMM_TOKENS;
-    if (tokenBlock < GEMM_TOKENS) tokenBlock = GEMM_TOKENS;
-    for (int64_t t0 = 0; t0 < tokenCount; t0 += tokenBlock) {
-        const int64_t t1 = t0 + tokenBlock < tokenCount ? t0 + tokenBlock : tokenCount;
-        int64_t o = rowBegin;
-        for (; o + GEMM_ROWS <= rowEnd; o += GEMM_ROWS)
-            LK_NAME(rows_by_tokens)(y, yStride, x, xStride, m, dtype, o, GEMM_ROWS, t0, t1);
-        for (; o < rowEnd; o++) LK_NAME(rows_by_tokens)(y, yStride, x, xStride, m, dtype, o, 1, t0, t1);
+    // GEMM: a panel of rows that fits in L2 is read from memory once and then reused by every token tile; the
+    // activations of one token tile stay in L1 while the panel's row tiles pass by.
+    const int64_t elementSize = dtype == LK_DTYPE_F32 ? 4 : dtype == LK_DTYPE_FP8_E4M3 ? 1 : 2;
+    int64_t panelRows = PANEL_BYTES / (m->inSize * elementSize);
+    panelRows -= panelRows % GEMM_ROWS;
+    if (panelRows < GEMM_ROWS) panelRows = GEMM_ROWS;
+    for (int64_t p0 = rowBegin; p0 < rowEnd; p0 += panelRows) {
+        const int64_t p1 = p0 + panelRows < rowEnd ? p0 + panelRows : rowEnd;
+        int64_t t = 0;
+        for (; t + GEMM_TOKENS <= tokenCount; t += GEMM_TOKENS)
+            LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_TOKENS);
+        switch (tokenCount - t) {
+#define LK_TAIL_CASE(k) \
+    case k: \
+        if (k < GEMM_TOKENS) LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, k); \
+        break;
+            LK_TAIL_CASE(1)
+            LK_TAIL_CASE(2)
+            LK_TAIL_CASE(3)
+            LK_TAIL_CASE(4)
+            LK_TAIL_CASE(5)
+            LK_TAIL_CASE(6)
+            LK_TAIL_CASE(7)
+#undef LK_TAIL_CASE
+        default: break;
+        }
     }
 }
 

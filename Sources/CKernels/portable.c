@@ -361,7 +361,12 @@ void lk_pool_run(lk_pool *pool, lk_task_fn task, void *context) {
         pthread_mutex_unlock(&pool->mutex);
     }
     task(context, 0, pool->size);
-    while (atomic_load_explicit(&pool->remaining, memory_order_acquire) > 0) cpu_relax();
+    // Spin for the stragglers; on an oversubscribed machine a worker may be descheduled, so after a while give
+    // the core back instead of burning the rest of our time slice.
+    for (unsigned spin = 1; atomic_load_explicit(&pool->remaining, memory_order_acquire) > 0; spin++) {
+        if (spin < 4096) cpu_relax();
+        else sched_yield();
+    }
 }
 
 // ---- memory bandwidth probe --------------------------------------------------------------------------------------

@@ -71,10 +71,13 @@ func elementSize(_ dtype: lk_dtype) -> Int {
 func timeLinear(pool: OpaquePointer?, outSize: Int, inSize: Int, tokenCount: Int, dtype: lk_dtype,
                 repeats: Int) -> Double {
     let weightBytes = outSize * inSize * elementSize(dtype)
-    let weights = UnsafeMutableRawPointer.allocate(byteCount: weightBytes, alignment: 64)  // [outSize, inSize]
+    // Decode reads weights from DRAM (a model is far larger than L3), so GEMV cycles through copies that together
+    // exceed the caches. Prefill reuses each weight across tokens, so one copy is representative there.
+    let copyCount = tokenCount == 1 ? max(1, (256 << 20) / weightBytes) : 1
+    let weights = UnsafeMutableRawPointer.allocate(byteCount: weightBytes * copyCount, alignment: 64)
     defer { weights.deallocate() }
-    // Small, finite values in every dtype (0x3c3c.. is ~0.0115 in bf16, ~1.06 in f16, ~0.0625... in fp8).
-    memset(weights, 0x3c, weightBytes)
+    // Small, finite values in every dtype (0x3c3c is about 0.0115 in bf16 and 1.06 in f16, 0x3c is 0.75 in fp8).
+    memset(weights, 0x3c, weightBytes * copyCount)
     let x = UnsafeMutablePointer<Float>.allocate(capacity: tokenCount * inSize)  // [tokenCount, inSize]
     defer { x.deallocate() }
     for index in 0..<(tokenCount * inSize) { x[index] = Float(index % 7) * 0.1 - 0.3 }
@@ -85,9 +88,10 @@ func timeLinear(pool: OpaquePointer?, outSize: Int, inSize: Int, tokenCount: Int
     return scaleInv.withUnsafeMutableBufferPointer { scaleBuffer in
         var scales = lk_fp8_scales(scaleInv: scaleBuffer.baseAddress, blockRows: 128, blockCols: 128)
         var best = Double.infinity
-        for _ in 0..<repeats {
+        for run in 0..<max(repeats, copyCount) {
+            let copy = weights + (run % copyCount) * weightBytes  // [outSize, inSize]
             let start = seconds()
-            lk_linear_parallel(pool, y, Int64(outSize), x, Int64(inSize), weights, dtype, &scales, Int64(tokenCount),
+            lk_linear_parallel(pool, y, Int64(outSize), x, Int64(inSize), copy, dtype, &scales, Int64(tokenCount),
                                Int64(inSize), Int64(outSize))
             best = min(best, seconds() - start)
         }
@@ -98,6 +102,15 @@ func timeLinear(pool: OpaquePointer?, outSize: Int, inSize: Int, tokenCount: Int
 extension String {
     /// Left-aligned in `width` columns.
     func padded(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+}
+
+/// Mean time of an empty lk_pool_run. Nonisolated on purpose: a closure formed in main-actor code would check its
+/// isolation when a worker thread runs it, and trap.
+nonisolated func poolRoundTripSeconds(_ pool: OpaquePointer?) -> Double {
+    let rounds = 20000
+    let start = seconds()
+    for _ in 0..<rounds { lk_pool_run(pool, { _, _, _ in }, nil) }
+    return (seconds() - start) / Double(rounds)
 }
 
 func format(_ value: Double, _ digits: Int = 1) -> String {
@@ -133,13 +146,7 @@ print("OpenBLAS sgemm 2048^3: \(format(sgemm / 1e9)) GFLOP/s (OPENBLAS_CORETYPE=
 let pool = lk_pool_create(Int32(options.threadCount), 0)
 defer { lk_pool_destroy(pool) }
 
-// Pool round trip: an empty job, many times.
-do {
-    let rounds = 20000
-    let start = seconds()
-    for _ in 0..<rounds { lk_pool_run(pool, { _, _, _ in }, nil) }
-    print("lk_pool_run round trip: \(format((seconds() - start) / Double(rounds) * 1e9, 0)) ns")
-}
+print("lk_pool_run round trip: \(format(poolRoundTripSeconds(pool) * 1e9, 0)) ns")
 
 for isa in options.isas where isa.rawValue <= lk_detect_isa().rawValue {
     lk_force_isa(isa)
