@@ -6,7 +6,6 @@ struct LingServeCommand: AsyncParsableCommand {
         commandName: "ling-serve",
         abstract: "An OpenAI-compatible inference server for Ling 2.0 (BailingMoeV2) models on CPUs.",
         subcommands: [
-            // Each helper adds its subcommands here, one per line.
             RenderChatCommand.self,
             GenerateCommand.self,
             LogitsCommand.self,

@@ -1,4 +1,4 @@
-import Dispatch
+@preconcurrency import Dispatch
 import Engine
 import Foundation
 import Synchronization
@@ -53,7 +53,8 @@ public final class EngineBackend: GenerationBackend {
     private let metrics: MetricsRegistry?
     private let queue = Mutex(Queue())
     private let startTime = ContinuousClock.now
-    private let metricsTimer: DispatchSourceTimer?
+    /// Owned here, only touched in init and deinit.
+    nonisolated(unsafe) private let metricsTimer: DispatchSourceTimer?
 
     public init(engine: Engine, limits: Limits, metrics: MetricsRegistry?) {
         self.engine = engine
@@ -63,7 +64,7 @@ public final class EngineBackend: GenerationBackend {
             // Engine gauges and prefix-cache counters flow into the registry once a second (and at scrape time
             // through `refreshMetrics`).
             let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "lingserve.metrics"))
-            let last = Mutex((queries: 0, hits: 0))
+            let last = PrefixCounts()
             timer.schedule(deadline: .now() + 1, repeating: 1)
             timer.setEventHandler { [engine] in
                 Self.push(engine.metrics, into: metrics, last: last)
@@ -73,11 +74,16 @@ public final class EngineBackend: GenerationBackend {
             lastPrefix = last
         } else {
             metricsTimer = nil
-            lastPrefix = Mutex((queries: 0, hits: 0))
+            lastPrefix = PrefixCounts()
         }
     }
 
-    private let lastPrefix: Mutex<(queries: Int, hits: Int)>
+    /// Engine prefix-cache counters already added to the registry (the registry takes increments).
+    private final class PrefixCounts: Sendable {
+        let state = Mutex((queries: 0, hits: 0))
+    }
+
+    private let lastPrefix: PrefixCounts
 
     deinit {
         metricsTimer?.cancel()
@@ -89,9 +95,9 @@ public final class EngineBackend: GenerationBackend {
         Self.push(engine.metrics, into: metrics, last: lastPrefix)
     }
 
-    private static func push(_ snapshot: EngineMetrics, into metrics: MetricsRegistry, last: Mutex<(queries: Int, hits: Int)>) {
+    private static func push(_ snapshot: EngineMetrics, into metrics: MetricsRegistry, last: PrefixCounts) {
         metrics.setGauges(running: snapshot.runningCount, waiting: snapshot.waitingCount, kvCacheUsage: snapshot.kvCacheUsage)
-        let delta = last.withLock { previous -> (Int, Int) in
+        let delta = last.state.withLock { previous -> (Int, Int) in
             let delta = (snapshot.prefixQueryTokenCount - previous.queries, snapshot.prefixHitTokenCount - previous.hits)
             previous = (snapshot.prefixQueryTokenCount, snapshot.prefixHitTokenCount)
             return delta
