@@ -52,6 +52,7 @@ let package = Package(
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
 
         // ---- tests: one target per module
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
