@@ -47,9 +47,16 @@ enum TokenizerLoader {
         for (token, id) in vocabulary { tokenStrings[id] = token }
         var specialFlags = [Bool](repeating: false, count: size)
         for token in addedTokens {
-            tokenStrings[token.id] = token.content
+            // `tokenizers` keeps a normalised added token under its normalised content (what decode returns).
+            if token.normalized, let normalizer {
+                tokenStrings[token.id] = String(decoding: normalizer.apply(Array(token.content.utf8)), as: UTF8.self)
+            } else {
+                tokenStrings[token.id] = token.content
+            }
             idsByTokenString[token.content] = token.id
-            specialFlags[token.id] = token.isSpecial
+            // `skip_special_tokens` looks the decoded string up in the set of special contents, so a special token
+            // whose normalised content differs is not skipped by `tokenizers`; mirror that.
+            specialFlags[token.id] = token.isSpecial && tokenStrings[token.id] == token.content
         }
 
         let rawTokens = addedTokens.filter { !$0.normalized }
