@@ -7,6 +7,9 @@ struct LingServeCommand: AsyncParsableCommand {
         abstract: "An OpenAI-compatible inference server for Ling 2.0 (BailingMoeV2) models on CPUs.",
         subcommands: [
             // Each helper adds its subcommands here, one per line.
+            TokenizeCommand.self,
+            DetokenizeCommand.self,
+            TokenizerBenchCommand.self,
         ]
     )
 }
