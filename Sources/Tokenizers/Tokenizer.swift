@@ -98,7 +98,7 @@ public final class Tokenizer: Sendable {
         _ text: UnsafeBufferPointer<UInt8>, atStart: Bool, _ ids: inout [UInt32], _ scratch: inout BPEScratch
     ) {
         if normalizedAddedTokenMatcher.isEmpty {
-            preTokenizer.forEachPiece(text, atStart: atStart) { model.encodeWord($0, into: &ids, scratch: &scratch) }
+            encodePieces(text, atStart: atStart, &ids, &scratch)
             return
         }
         for (range, addedId) in normalizedAddedTokenMatcher.split(text) {
@@ -106,10 +106,34 @@ public final class Tokenizer: Sendable {
                 ids.append(UInt32(addedId))
                 continue
             }
-            preTokenizer.forEachPiece(UnsafeBufferPointer(rebasing: text[range]), atStart: atStart && range.lowerBound == 0)
-            { model.encodeWord($0, into: &ids, scratch: &scratch) }
+            encodePieces(UnsafeBufferPointer(rebasing: text[range]), atStart: atStart && range.lowerBound == 0, &ids, &scratch)
         }
     }
+
+    /// Pre-tokenizes and runs BPE on each piece; long texts go through a word cache (`WordCache`).
+    private func encodePieces(
+        _ text: UnsafeBufferPointer<UInt8>, atStart: Bool, _ ids: inout [UInt32], _ scratch: inout BPEScratch
+    ) {
+        guard text.count >= Self.cacheThreshold else {
+            preTokenizer.forEachPiece(text, atStart: atStart) { model.encodeWord($0, into: &ids, scratch: &scratch) }
+            return
+        }
+        var cache = WordCache(inputSize: text.count)
+        preTokenizer.forEachPiece(text, atStart: atStart) { piece in
+            guard piece.count >= 2 && piece.count <= WordCache.maxKeyLength else {
+                model.encodeWord(piece, into: &ids, scratch: &scratch)
+                return
+            }
+            let hash = WordCache.hash(piece)
+            if cache.appendIds(of: piece, hash: hash, to: &ids) { return }
+            let start = ids.count
+            model.encodeWord(piece, into: &ids, scratch: &scratch)
+            cache.insert(piece, hash: hash, ids: ids[start...])
+        }
+    }
+
+    /// Inputs shorter than this skip the word cache (setting it up costs more than it saves).
+    static let cacheThreshold = 4096
 
     /// Text of `ids`. Ids outside the vocabulary are skipped, as `tokenizers` does; with `skipSpecialTokens`,
     /// special added tokens are left out.
