@@ -46,9 +46,9 @@ struct JSONNode {
     }
 
     func int() throws -> Int {
-        if let number = value as? NSNumber, !(value is Bool), let int = Int(exactly: number.doubleValue) {
-            return int
-        }
+        // NOTE: corelibs Foundation bridges the NSNumber 0 and 1 to Bool too, so `is Bool` cannot reject booleans.
+        if let int = value as? Int { return int }
+        if let number = value as? NSNumber, let int = Int(exactly: number.doubleValue) { return int }
         throw TokenizerError("\(path): expected an integer")
     }
 

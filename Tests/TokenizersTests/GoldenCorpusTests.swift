@@ -23,6 +23,17 @@ final class GoldenCorpusTests: XCTestCase {
         _ = try checkCorpus(tokenizer, "golden/added-flags/golden.json")
     }
 
+    /// Other components, each on 700 corpus strings: ByteLevel with GPT-2's regex and a prefix space plus
+    /// TemplateProcessing; Metaspace with byte fallback and <unk>; Llama-2's Prepend/Replace normalizer with the
+    /// Replace/ByteFallback/Fuse/Strip decoders; NFKC/Lowercase/Strip with Whitespace/Digits/Punctuation and
+    /// BertProcessing; WhitespaceSplit and Split behaviours with general regexes and invert.
+    func testComponentVariants() throws {
+        for name in ["gpt2-style", "metaspace-style", "llama2-style", "bert-chain", "split-behaviors"] {
+            let tokenizer = try Tokenizer(directory: Fixtures.path("golden/\(name)"))
+            XCTAssertEqual(try checkCorpus(tokenizer, "golden/\(name)/golden.json"), 700)
+        }
+    }
+
     /// The general regex engine (Swift `Regex`) agrees with the hand scanner on the corpus: the Ling pattern wrapped
     /// in a group is not recognised, so it takes the fallback path.
     func testGeneralRegexFallbackAgreesWithScanner() throws {

@@ -263,7 +263,75 @@ def main():
     # cl100k-style: the reference checkpoint's tokenizer (1-3 digit groups) on the same corpus.
     reference = Tokenizer.from_file(os.path.join(FIXTURES, "stress-f32", "tokenizer.json"))
     write(os.path.join(OUT, "cl100k-style-golden.json"), {"meta": meta, "cases": golden(reference, strings)})
+    component_variants(files, strings)
     print(f"{len(strings)} strings, vocab {tokenizer.get_vocab_size()}, written to {OUT}")
+
+
+def component_variants(files, strings):
+    """Small tokenizers exercising the other components, each with a golden file over part of the corpus."""
+    import tokenizers
+    texts = [read(f) for f in files[:150]] + [MULTILINGUAL] * 10
+    subset = strings[:700]
+    meta = {"library": f"tokenizers {tokenizers.__version__}", "strings": len(subset)}
+
+    def save(name, tokenizer):
+        os.makedirs(os.path.join(OUT, name), exist_ok=True)
+        tokenizer.save(os.path.join(OUT, name, "tokenizer.json"))
+        write(os.path.join(OUT, name, "golden.json"), {"meta": meta, "cases": golden(tokenizer, subset)})
+
+    # GPT-2 style: ByteLevel with its own regex and a prefix space; TemplateProcessing around the sequence.
+    gpt2 = Tokenizer(models.BPE())
+    gpt2.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
+    gpt2.decoder = decoders.ByteLevel()
+    gpt2.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=2000, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=["<s>", "</s>"]))
+    gpt2.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 1)])
+    save("gpt2-style", gpt2)
+
+    # SentencePiece style: Metaspace pre-tokenizer and decoder, character BPE with byte fallback and <unk>.
+    spm = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    spm.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=True)
+    spm.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first")
+    spm.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=3000, show_progress=False, special_tokens=["<unk>", "<s>", "</s>"], limit_alphabet=300))
+    config = json.loads(spm.to_str())
+    vocab = config["model"]["vocab"]
+    for byte in range(256):
+        vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
+    spm = Tokenizer.from_str(json.dumps(config))
+    spm.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    save("metaspace-style", spm)
+
+    # Llama-2 style on the same model: normalizer Prepend + Replace, no pre-tokenizer, decoder chain.
+    config = json.loads(spm.to_str())
+    config["normalizer"] = {"type": "Sequence", "normalizers": [
+        {"type": "Prepend", "prepend": "\u2581"}, {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]}
+    config["pre_tokenizer"] = None
+    config["decoder"] = {"type": "Sequence", "decoders": [
+        {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
+        {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
+    save("llama2-style", Tokenizer.from_str(json.dumps(config)))
+
+    # BERT-like chain: NFKC, Lowercase, Strip; Whitespace, Digits and Punctuation pre-tokenizers; no decoder.
+    chain = Tokenizer(models.BPE(unk_token="[UNK]"))
+    chain.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase(), normalizers.Strip()])
+    chain.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.Punctuation()])
+    chain.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=2000, show_progress=False, special_tokens=["[UNK]", "[CLS]", "[SEP]"], limit_alphabet=200))
+    chain.post_processor = processors.BertProcessing(("[SEP]", 2), ("[CLS]", 1))
+    save("bert-chain", chain)
+
+    # WhitespaceSplit and a Split with a general regex and MergedWithPrevious / Contiguous behaviours.
+    config = json.loads(chain.to_str())
+    config["normalizer"] = None
+    config["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "WhitespaceSplit"},
+        {"type": "Split", "pattern": {"Regex": "[aeiou]+"}, "behavior": "MergedWithPrevious", "invert": False},
+        {"type": "Split", "pattern": {"String": "-"}, "behavior": "Contiguous", "invert": False},
+        {"type": "Split", "pattern": {"Regex": "[0-9]"}, "behavior": "MergedWithNext", "invert": True}]}
+    save("split-behaviors", Tokenizer.from_str(json.dumps(config)))
 
 
 if __name__ == "__main__":
