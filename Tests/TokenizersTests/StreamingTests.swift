@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 @testable import Tokenizers
@@ -88,5 +89,25 @@ final class StopStringMatcherTests: XCTestCase {
         }
         XCTAssertEqual(released, "你好😀世界")
         XCTAssertEqual(stop, 0)
+    }
+}
+
+final class ConcurrencyTests: XCTestCase {
+    /// One shared tokenizer used from many threads gives the same ids as serial use.
+    func testConcurrentEncodeMatchesSerial() throws {
+        let tokenizer = try Tokenizer(directory: Fixtures.path("golden/ling-style"))
+        let texts = (0..<64).map { index in
+            String(repeating: "def f\(index)(x):\n    return x ** \(index)  # 中文 😀\n", count: 1 + index * 20)
+        }
+        let expected = texts.map { tokenizer.encode($0) }
+        let results = UnsafeMutableBufferPointer<[Int]>.allocate(capacity: texts.count)
+        results.initialize(repeating: [])
+        defer { results.deallocate() }
+        nonisolated(unsafe) let slots = results
+        DispatchQueue.concurrentPerform(iterations: texts.count) { index in
+            // Each iteration writes only its own slot.
+            slots[index] = tokenizer.encode(texts[index])
+        }
+        XCTAssertEqual(Array(results), expected)
     }
 }
