@@ -11,6 +11,10 @@ struct LingServeCommand: AsyncParsableCommand {
             LogitsCommand.self,
             MakeModelCommand.self,
             BenchCommand.self,
+            // Each helper adds its subcommands here, one per line.
+            TokenizeCommand.self,
+            DetokenizeCommand.self,
+            TokenizerBenchCommand.self,
         ]
     )
 }

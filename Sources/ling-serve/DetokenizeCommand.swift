@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import Tokenizers
+
+/// `ling-serve detokenize`: prints the text of comma-separated ids as `{"text": "..."}`.
+struct DetokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detokenize", abstract: "Print the text of token ids as JSON: {\"text\": \"...\"}.")
+
+    @Option(help: "Model directory holding tokenizer.json (and tokenizer_config.json).")
+    var model: String
+
+    @Option(help: "Comma-separated token ids, e.g. 1,2,3.")
+    var tokenIds: String
+
+    @Flag(help: "Leave out special tokens, like skip_special_tokens=True.")
+    var skipSpecialTokens = false
+
+    func run() throws {
+        let tokenizer = try Tokenizer(directory: model)
+        var ids: [Int] = []
+        for field in tokenIds.split(separator: ",", omittingEmptySubsequences: false) {
+            let trimmed = field.trimmingCharacters(in: .whitespaces)
+            guard let id = Int(trimmed), id >= 0, id < tokenizer.vocabularySize, tokenizer.tokenString(id: id) != nil
+            else {
+                throw ValidationError(
+                    "--token-ids: \(String(trimmed).debugDescription) is not an id of this vocabulary "
+                        + "(0..<\(tokenizer.vocabularySize))")
+            }
+            ids.append(id)
+        }
+        let text = tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens)
+        print("{\"text\": \(jsonQuoted(text))}")
+    }
+}
+
+/// A JSON string literal (UTF-8 kept as is; quotes, backslashes and control characters escaped as Python's
+/// `json.dumps(..., ensure_ascii=False)` does).
+func jsonQuoted(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        case "\u{08}": result += "\\b"
+        case "\u{0C}": result += "\\f"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return result + "\""
+}
