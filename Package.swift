@@ -48,7 +48,7 @@ let package = Package(
         // ---- executables: argument parsing and wiring only
         .executableTarget(
             name: "ling-serve",
-            dependencies: ["APIServer", "Engine", "Models", "Tokenizers", "ChatTemplates", "JSON", "Tensors", argumentParser]
+            dependencies: ["APIServer", "Engine", "Models", "KVCache", "HTTP", "OpenAIAPI", "Tokenizers", "ChatTemplates", "JSON", "Tensors", argumentParser]
         ),
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
         .executableTarget(name: "fake-openai-server", dependencies: ["BenchClient"]),  // test fixture: streams canned chunks as fast as it can

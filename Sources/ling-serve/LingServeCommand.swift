@@ -6,12 +6,12 @@ struct LingServeCommand: AsyncParsableCommand {
         commandName: "ling-serve",
         abstract: "An OpenAI-compatible inference server for Ling 2.0 (BailingMoeV2) models on CPUs.",
         subcommands: [
+            ServeCommand.self,
             RenderChatCommand.self,
             GenerateCommand.self,
             LogitsCommand.self,
             MakeModelCommand.self,
             BenchCommand.self,
-            // Each helper adds its subcommands here, one per line.
             TokenizeCommand.self,
             DetokenizeCommand.self,
             TokenizerBenchCommand.self,

@@ -1,0 +1,121 @@
+import ChatTemplates
+import Foundation
+import JSON
+import Tokenizers
+
+/// `TextCodec` over the model's `tokenizer.json`.
+public struct TokenizerCodec: TextCodec {
+    public let tokenizer: Tokenizer
+    public let eosTokenIds: Set<Int>
+    public let toolCallStartTokenId: Int?
+    public let toolCallEndTokenId: Int?
+    public let maxTokenId: Int
+    /// Exact bytes of every token id: byte-level BPE tokens mapped back through the GPT-2 byte alphabet, added
+    /// tokens as their UTF-8 text. // [vocabularySize]
+    private let bytesById: [[UInt8]]
+
+    public init(tokenizer: Tokenizer, eosTokenIds: Set<Int>, vocabularySize: Int) {
+        self.tokenizer = tokenizer
+        self.eosTokenIds = eosTokenIds
+        toolCallStartTokenId = tokenizer.id(forToken: "<tool_call>")
+        toolCallEndTokenId = tokenizer.id(forToken: "</tool_call>")
+        maxTokenId = max(vocabularySize, tokenizer.vocabularySize) - 1
+        let byteForScalar = Self.byteLevelInverse()
+        let addedContents = Dictionary(tokenizer.addedTokens.map { ($0.id, $0.content) }, uniquingKeysWith: { a, _ in a })
+        var table: [[UInt8]] = []
+        table.reserveCapacity(maxTokenId + 1)
+        for id in 0...maxTokenId {
+            if let content = addedContents[id] {
+                table.append(Array(content.utf8))
+            } else if let token = tokenizer.tokenString(id: id) {
+                var bytes: [UInt8] = []
+                var mapped = true
+                for scalar in token.unicodeScalars {
+                    guard let byte = byteForScalar[scalar.value] else {
+                        mapped = false
+                        break
+                    }
+                    bytes.append(byte)
+                }
+                table.append(mapped ? bytes : Array(tokenizer.decode([id]).utf8))
+            } else {
+                table.append([])  // padding ids above the tokenizer's vocabulary decode to nothing
+            }
+        }
+        bytesById = table
+    }
+
+    public func encode(_ text: String, addSpecialTokens: Bool) -> [Int] {
+        tokenizer.encode(text, addSpecialTokens: addSpecialTokens)
+    }
+
+    public func decode(_ tokenIds: [Int]) -> String {
+        tokenizer.decode(tokenIds.filter { $0 >= 0 && $0 < tokenizer.vocabularySize }, skipSpecialTokens: false)
+    }
+
+    public func tokenBytes(_ tokenId: Int) -> [UInt8] {
+        bytesById.indices.contains(tokenId) ? bytesById[tokenId] : []
+    }
+
+    public func makeIncrementalDecoder() -> any IncrementalDecoder {
+        ByteDecoder(codec: self)
+    }
+
+    /// GPT-2's byte-to-unicode table, inverted: printable bytes map to themselves, the rest to U+0100 onwards.
+    private static func byteLevelInverse() -> [UInt32: UInt8] {
+        var printable: [Int] = Array(33...126) + Array(161...172) + Array(174...255)
+        var scalars = printable
+        var extra = 0
+        for byte in 0..<256 where !printable.contains(byte) {
+            printable.append(byte)
+            scalars.append(256 + extra)
+            extra += 1
+        }
+        var inverse: [UInt32: UInt8] = [:]
+        for (byte, scalar) in zip(printable, scalars) { inverse[UInt32(scalar)] = UInt8(byte) }
+        return inverse
+    }
+
+    /// Releases bytes at complete UTF-8 characters: the API layer's contract for `IncrementalDecoder`.
+    struct ByteDecoder: IncrementalDecoder {
+        let codec: TokenizerCodec
+        var pending: [UInt8] = []
+
+        mutating func append(_ tokenId: Int) -> [UInt8] {
+            pending.append(contentsOf: codec.tokenBytes(tokenId))
+            // Release everything up to the last complete character.
+            var end = pending.count
+            var index = pending.count - 1
+            var continuation = 0
+            while index >= 0 && pending[index] & 0xC0 == 0x80 && continuation < 3 {
+                continuation += 1
+                index -= 1
+            }
+            if index >= 0 {
+                let lead = pending[index]
+                let length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1
+                if length > continuation + 1 { end = index }  // incomplete last character: hold it
+            }
+            let released = Array(pending[..<end])
+            pending.removeFirst(end)
+            return released
+        }
+
+        mutating func finish() -> [UInt8] {
+            defer { pending = [] }
+            return pending.isEmpty ? [] : Array(String(decoding: pending, as: UTF8.self).utf8)
+        }
+    }
+}
+
+/// `PromptRenderer` over the model's chat template.
+public struct TemplateRenderer: PromptRenderer {
+    public let template: ChatTemplate
+
+    public init(template: ChatTemplate) { self.template = template }
+
+    public func render(messages: [JSONValue], tools: JSONValue?, addGenerationPrompt: Bool) throws -> String {
+        let toolList: [JSONValue]? = if case .array(let items) = tools { items } else { nil }
+        return try template.render(messages: messages, tools: toolList, addGenerationPrompt: addGenerationPrompt)
+    }
+}

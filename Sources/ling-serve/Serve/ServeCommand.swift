@@ -1,0 +1,266 @@
+import APIServer
+import ArgumentParser
+import ChatTemplates
+import Dispatch
+import Engine
+import Foundation
+import HTTP
+import KVCache
+import Models
+import OpenAIAPI
+import Synchronization
+import Tokenizers
+
+/// `ling-serve serve`: the OpenAI-compatible server. Every setting can come from the configuration file, a
+/// `LING_SERVE_*` variable or a flag (see `ServeSettings`).
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a model over the OpenAI API (chat, completions, models, tokenize, metrics, health).",
+        discussion: """
+            Settings are resolved as: built-in default < configuration file < LING_SERVE_<KEY> environment \
+            variable < flag. Without --model the bundled demo model models/ling-tiny is served.
+            Settings (also valid as --<key> VALUE):
+            \(ServeSettings.keys.map { "  \($0.name): \($0.help)" }.joined(separator: "\n"))
+            """)
+
+    @Option(name: .long, help: "Configuration file (JSON). Default: config/ling-serve.json when it exists.")
+    var config: String?
+
+    @Option(name: .long, help: "Model directory (Hugging Face layout).") var model: String?
+    @Option(name: .long) var servedModelName: String?
+    @Option(name: .long) var host: String?
+    @Option(name: .long) var port: String?
+    @Option(name: .long, help: "API key; repeatable.") var apiKey: [String] = []
+    @Option(name: .long) var apiKeyFile: String?
+    @Flag(name: .long, help: "Serve /metrics without an API key.") var openMetrics = false
+    @Option(name: .long) var tlsCert: String?
+    @Option(name: .long) var tlsKey: String?
+    @Option(name: .long) var maxModelLen: String?
+    @Option(name: .long) var maxOutputTokens: String?
+    @Option(name: .long) var maxBatchedTokens: String?
+    @Option(name: [.long, .customLong("max-running-requests")]) var maxNumSeqs: String?
+    @Option(name: .long) var maxQueuedRequests: String?
+    @Option(name: .long) var maxQueuedTokens: String?
+    @Option(name: .long) var kvCacheMemory: String?
+    @Option(name: .long) var kvCacheDtype: String?
+    @Option(name: .long) var blockSize: String?
+    @Option(name: .long, help: "true or false.") var enablePrefixCaching: String?
+    @Option(name: .long) var threads: String?
+    @Option(name: .long) var maxN: String?
+    @Option(name: .long) var defaultTemperature: String?
+    @Option(name: .long) var defaultTopP: String?
+    @Option(name: .long) var defaultRepetitionPenalty: String?
+    @Option(name: .long) var maxBodyBytes: String?
+    @Option(name: .long) var maxHeaderBytes: String?
+    @Option(name: .long) var maxHeaderCount: String?
+    @Option(name: .long) var maxConnections: String?
+    @Option(name: .long) var headerTimeout: String?
+    @Option(name: .long) var idleTimeout: String?
+    @Option(name: .long) var shutdownTimeout: String?
+    @Option(name: .long) var sseKeepalive: String?
+    @Option(name: .long) var logLevel: String?
+    @Flag(name: .long, help: "Print the default configuration file and exit.") var printDefaultConfig = false
+
+    func resolvedSettings() throws -> ServeSettings {
+        var settings = ServeSettings()
+        let configPath = config ?? (FileManager.default.fileExists(atPath: "config/ling-serve.json") ? "config/ling-serve.json" : nil)
+        if let configPath { try settings.load(file: configPath) }
+        try settings.load(environment: ProcessInfo.processInfo.environment)
+        let flags: [(String, String?)] = [
+            ("model", model), ("served-model-name", servedModelName), ("host", host), ("port", port),
+            ("api-key-file", apiKeyFile), ("tls-cert", tlsCert), ("tls-key", tlsKey), ("max-model-len", maxModelLen),
+            ("max-output-tokens", maxOutputTokens), ("max-batched-tokens", maxBatchedTokens), ("max-num-seqs", maxNumSeqs),
+            ("max-queued-requests", maxQueuedRequests), ("max-queued-tokens", maxQueuedTokens),
+            ("kv-cache-memory", kvCacheMemory), ("kv-cache-dtype", kvCacheDtype), ("block-size", blockSize),
+            ("enable-prefix-caching", enablePrefixCaching), ("threads", threads), ("max-n", maxN),
+            ("default-temperature", defaultTemperature), ("default-top-p", defaultTopP),
+            ("default-repetition-penalty", defaultRepetitionPenalty), ("max-body-bytes", maxBodyBytes),
+            ("max-header-bytes", maxHeaderBytes), ("max-header-count", maxHeaderCount),
+            ("max-connections", maxConnections), ("header-timeout", headerTimeout), ("idle-timeout", idleTimeout),
+            ("shutdown-timeout", shutdownTimeout), ("sse-keepalive", sseKeepalive), ("log-level", logLevel),
+        ]
+        for (name, value) in flags { if let value { try settings.set(name, value, source: "--\(name)") } }
+        for key in apiKey { try settings.set("api-key", key, source: "--api-key") }
+        if openMetrics { settings.openMetrics = true }
+        return settings
+    }
+
+    func run() async throws {
+        if printDefaultConfig {
+            print(ServeSettings.defaultFileText(), terminator: "")
+            return
+        }
+        let settings: ServeSettings
+        do { settings = try resolvedSettings() } catch { throw ValidationError("\(error)") }
+        let launch = try ServerLaunch(settings: settings)
+        try await launch.runUntilSignalled()
+    }
+}
+
+/// Builds and runs the server from resolved settings.
+struct ServerLaunch {
+    let settings: ServeSettings
+    let modelDirectory: String
+
+    init(settings: ServeSettings) throws {
+        self.settings = settings
+        guard let directory = settings.model ?? Self.bundledModelDirectory() else {
+            throw ValidationError("no --model given and the bundled models/ling-tiny was not found")
+        }
+        modelDirectory = directory
+    }
+
+    /// `models/ling-tiny` next to the working directory, or above the executable (a build inside the repository).
+    static func bundledModelDirectory() -> String? {
+        let fileManager = FileManager.default
+        var candidates = [fileManager.currentDirectoryPath + "/models/ling-tiny"]
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<6 {
+            candidates.append(url.appendingPathComponent("models/ling-tiny").path)
+            url.deleteLastPathComponent()
+        }
+        return candidates.first { fileManager.fileExists(atPath: $0 + "/config.json") }
+    }
+
+    /// Parses "2GiB", "512MiB", "1073741824" or a fraction of physical memory like "0.3".
+    static func parseMemory(_ text: String) throws -> Int {
+        let units: [(String, Double)] = [("GiB", 1_073_741_824), ("MiB", 1_048_576), ("KiB", 1024), ("GB", 1e9), ("MB", 1e6), ("B", 1)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            guard let number = Double(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), number > 0 else { break }
+            return Int(number * scale)
+        }
+        if let number = Double(text), number > 0 {
+            return number <= 1 ? Int(number * Double(ProcessInfo.processInfo.physicalMemory)) : Int(number)
+        }
+        throw ValidationError("kv-cache-memory: cannot read '\(text)' (examples: 2GiB, 512MiB, 0.3)")
+    }
+
+    func runUntilSignalled() async throws {
+        let log = ServerLog(level: settings.logLevel)
+        let startTime = Date()
+        log.info("loading \(modelDirectory)")
+        let config = try ModelConfig.load(directory: modelDirectory)
+        let generation = try GenerationConfig.load(directory: modelDirectory, fallback: config)
+        let tokenizer = try Tokenizer(directory: modelDirectory)
+        let template = try ChatTemplate(modelDirectory: URL(fileURLWithPath: modelDirectory))
+
+        // KV blocks from the memory budget: K and V of every layer (+ the MTP layer) per token.
+        let kvElementSize = settings.kvCacheDtype == "bf16" ? 2 : 4
+        let layerCount = config.layerCount + (config.hasMTPLayer ? 1 : 0)
+        let bytesPerBlock = 2 * layerCount * settings.blockSize * config.kvHeadCount * config.headSize * kvElementSize
+        let kvBlockCount = max(4, try Self.parseMemory(settings.kvCacheMemory) / bytesPerBlock)
+        let maxModelLength = min(settings.maxModelLen ?? config.maxPositionEmbeddings, kvBlockCount * settings.blockSize)
+        let threadCount = settings.threads > 0 ? settings.threads : ProcessInfo.processInfo.activeProcessorCount
+        let directory = modelDirectory
+        let blockSize = settings.blockSize
+        let precision: KVStorage.Precision = settings.kvCacheDtype == "bf16" ? .bf16 : .f32
+        let engine = try Engine(
+            configuration: EngineConfiguration(
+                scheduler: SchedulerConfiguration(
+                    maxBatchedTokenCount: settings.maxBatchedTokens, maxRunningSequenceCount: settings.maxNumSeqs,
+                    maxModelLength: maxModelLength, enablePrefixCaching: settings.enablePrefixCaching)),
+            makeModel: {
+                let model = try loadModel(directory: directory, threads: threadCount)
+                return try LingStepModel(model: model, kvBlockCount: kvBlockCount, kvBlockSize: blockSize, precision: precision)
+            })
+        log.info(
+            "model loaded: \(config.layerCount) layers, vocab \(config.vocabSize), KV cache \(kvBlockCount) blocks of \(blockSize) "
+                + "(\((kvBlockCount * bytesPerBlock) >> 20) MiB, \(settings.kvCacheDtype)), max model length \(maxModelLength)")
+
+        var apiKeys = settings.apiKeys
+        if let file = settings.apiKeyFile {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationError("cannot read --api-key-file \(file)")
+            }
+            apiKeys += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        let root = URL(fileURLWithPath: modelDirectory).lastPathComponent
+        let servedName = settings.servedModelName ?? root
+        let card = ModelCard(
+            id: servedName, root: root, created: Int(startTime.timeIntervalSince1970), maxModelLength: maxModelLength,
+            aliases: servedName == root ? [] : [root])
+        var limits = RequestLimits()
+        limits.maxTokenId = config.vocabSize - 1
+        limits.maxN = settings.maxN
+        let metrics = MetricsRegistry(modelName: servedName)
+        let backend = EngineBackend(
+            engine: engine,
+            limits: EngineBackend.Limits(maxQueuedRequests: settings.maxQueuedRequests, maxQueuedTokens: settings.maxQueuedTokens),
+            metrics: metrics)
+        let codec = TokenizerCodec(tokenizer: tokenizer, eosTokenIds: Set(generation.eosTokenIds), vocabularySize: config.vocabSize)
+        let healthBox = HealthBox()
+        let api = APIServer(
+            configuration: APIServerConfiguration(
+                model: card, systemFingerprint: "fp_lingserve_\(LingServeVersion.build)", limits: limits, apiKeys: apiKeys,
+                metricsWithoutAuth: settings.openMetrics, maxOutputTokens: settings.maxOutputTokens,
+                defaultTemperature: settings.defaultTemperature, defaultTopP: settings.defaultTopP,
+                defaultRepetitionPenalty: settings.defaultRepetitionPenalty),
+            backend: backend, codec: codec, renderer: TemplateRenderer(template: template), metrics: metrics,
+            health: { healthBox.status }, clock: { Date().timeIntervalSince1970 })
+
+        var httpConfiguration = HTTPServerConfiguration(host: settings.host, port: settings.port)
+        httpConfiguration.limits.maxBodySize = settings.maxBodyBytes
+        httpConfiguration.limits.maxHeaderSize = settings.maxHeaderBytes
+        httpConfiguration.limits.maxHeaderCount = settings.maxHeaderCount
+        httpConfiguration.maxConnectionCount = settings.maxConnections
+        httpConfiguration.headerTimeout = settings.headerTimeout
+        httpConfiguration.idleTimeout = settings.idleTimeout
+        httpConfiguration.tlsCertificatePath = settings.tlsCert
+        httpConfiguration.tlsKeyPath = settings.tlsKey
+        let server = HTTPServer(configuration: httpConfiguration, handler: APIHTTPHandler(server: api))
+        do { try server.start() } catch { throw ValidationError("cannot listen on \(settings.host):\(settings.port): \(error)") }
+        let scheme = settings.tlsCert == nil ? "http" : "https"
+        let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
+        log.info("serving \(servedName) at \(scheme)://\(shownHost):\(server.localPort ?? settings.port)/v1")
+        if apiKeys.isEmpty && !["127.0.0.1", "localhost", "::1"].contains(settings.host) {
+            log.warning("no API key is configured and the server listens on \(settings.host): anyone who can reach it can use it")
+        }
+
+        // Graceful shutdown: stop accepting, /health -> 503, let requests finish until the deadline, then stop.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        let shutdownTimeout = settings.shutdownTimeout
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let signalQueue = DispatchQueue(label: "lingserve.signals")
+            let once = Mutex(false)
+            var sources: [DispatchSourceSignal] = []
+            for number in [SIGINT, SIGTERM] {
+                let source = DispatchSource.makeSignalSource(signal: number, queue: signalQueue)
+                source.setEventHandler {
+                    guard once.withLock({ done in defer { done = true }; return !done }) else { return }
+                    log.info("signal \(number): draining (up to \(Int(shutdownTimeout)) s)")
+                    healthBox.status = .shuttingDown
+                    server.shutdown(deadline: .now() + shutdownTimeout)
+                    engine.shutdown()
+                    log.info("stopped")
+                    continuation.resume()
+                }
+                source.resume()
+                sources.append(source)
+            }
+            SignalSources.keep(sources)
+        }
+    }
+}
+
+/// Keeps the signal sources alive for the life of the process.
+enum SignalSources {
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    static func keep(_ new: [DispatchSourceSignal]) { sources += new }
+}
+
+/// Readiness shared between the signal handler and `/health`.
+final class HealthBox: Sendable {
+    private let state = Mutex(HealthStatus.ok)
+    var status: HealthStatus {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
+    }
+}
+
+enum LingServeVersion {
+    static let build = "0_1_0"
+}
