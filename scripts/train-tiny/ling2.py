@@ -175,23 +175,22 @@ class Experts(nn.Module):
         self.up_proj = nn.Parameter(torch.empty(e, i, h))
         self.down_proj = nn.Parameter(torch.empty(e, h, i))
 
-    def forward(self, x, idx, w):  # x [N, H], idx/w [N, K] -> [N, H]
+    def forward(self, x, idx, w):  # x [N, H], idx/w [N, K] -> ([N, H], counts [E])
         n, k = idx.shape
         e = self.gate_proj.shape[0]
         flat = idx.reshape(-1)  # [N*K]
-        order = torch.argsort(flat, stable=True)
-        sorted_e = flat[order]
+        order = torch.argsort(flat, stable=True)  # assignments grouped by expert
         counts = torch.bincount(flat, minlength=e)  # [E]
-        starts = torch.cumsum(counts, 0) - counts
-        slot = torch.arange(n * k, device=x.device) - starts[sorted_e]  # position inside the expert's block
-        cap = int(counts.max().item())
         token = order // k  # token of each sorted assignment
-        buf = x.new_zeros(e, cap, x.shape[1])  # [E, C, H]
-        buf[sorted_e, slot] = x[token]
-        g = torch.bmm(buf, self.gate_proj.transpose(1, 2))  # [E, C, I]
-        u = torch.bmm(buf, self.up_proj.transpose(1, 2))
-        y = torch.bmm(F.silu(g) * u, self.down_proj.transpose(1, 2))  # [E, C, H]
-        ys = y[sorted_e, slot].float() * w.reshape(-1)[order].unsqueeze(-1)  # [N*K, H] f32
+        xs = x[token]  # [N*K, H]
+        outs = []
+        for expert, (chunk, count) in enumerate(zip(xs.split(counts.tolist()), counts.tolist())):
+            if count == 0:
+                continue
+            g = chunk @ self.gate_proj[expert].t()  # [count, I]
+            u = chunk @ self.up_proj[expert].t()
+            outs.append((F.silu(g) * u) @ self.down_proj[expert].t())  # [count, H]
+        ys = torch.cat(outs).float() * w.reshape(-1)[order].unsqueeze(-1)  # [N*K, H] f32
         out = torch.zeros(n, x.shape[1], dtype=torch.float32, device=x.device)
         out.index_add_(0, token, ys)
         return out.to(x.dtype), counts
