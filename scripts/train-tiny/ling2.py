@@ -388,5 +388,6 @@ def save_checkpoint(model: LingForCausalLM, directory: Path, config_dict: dict):
         tensors[name] = t.detach().to(dt).contiguous().clone()
     tmp = directory / "model.safetensors.tmp"
     save_file(dict(sorted(tensors.items())), str(tmp), metadata={"format": "pt"})
+    tmp.chmod(0o644)
     tmp.replace(directory / "model.safetensors")
     (directory / "config.json").write_text(json.dumps(config_dict, indent=2) + "\n")

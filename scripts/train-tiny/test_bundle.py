@@ -53,6 +53,8 @@ def test_tokenizer_ids_and_generation_config():
     assert spec["normalizer"]["type"] == "NFC"
     split = spec["pre_tokenizer"]["pretokenizers"][0]
     assert split["pattern"]["Regex"] == LING_REGEX and split["behavior"] == "Isolated"
+    if SPEC.exists():
+        assert f"`{LING_REGEX}`" in SPEC.read_text()  # verbatim from ling2-arch.md section 5
     ids = [tok.token_to_id(t) for t, _ in ADDED_TOKENS]
     assert ids == sorted(ids) and None not in ids
     gen = _json("generation_config.json")
