@@ -225,11 +225,13 @@ def main():
     ap.add_argument("--mtp-scale", type=float, default=0.3)
     ap.add_argument("--eval-windows", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", default="", help="continue from the model.safetensors in this folder")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     data, out = Path(args.data), Path(args.out)
+    report_name = "train_report_resume.json" if args.resume else "train_report.json"
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(data / "tokenizer.json"))
@@ -239,6 +241,12 @@ def main():
     cfg = LingConfig.from_dict(config)
     model = LingForCausalLM(cfg)
     model.init_weights(seed=args.seed)
+    if args.resume:
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(Path(args.resume) / "model.safetensors"))
+        model.load_hf_state_dict({k: v.float() for k, v in tensors.items()})
+        print(f"resumed from {args.resume}", flush=True)
     params = sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
     print(f"parameters: {params} ({params * 2 / 1e6:.1f} MB in bf16)", flush=True)
 
@@ -331,8 +339,8 @@ def main():
         "samples": samples,
         "log": log,
     }
-    (data / "train_report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
-    print("report written to", data / "train_report.json")
+    (data / report_name).write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    print("report written to", data / report_name)
 
 
 if __name__ == "__main__":
