@@ -5,4 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 swift build -c release -Xswiftc -enable-testing --build-tests
-swift test -c release -Xswiftc -enable-testing --skip-build --parallel --num-workers 2
+swift test -c release -Xswiftc -enable-testing --skip-build
+
+# Configuration and deployment files, then the README's serve command end to end on the bundled model.
+python3 scripts/check-deploy.py .build/release/ling-serve
+scripts/smoke-serve.sh .build/release/ling-serve

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# End-to-end smoke test of the README's first command: `ling-serve serve` with no arguments serves the bundled
+# model; a curl chat request (plain and streamed) gets text back; /health, /v1/models and /metrics answer; SIGTERM
+# stops the server cleanly. Prints 'N passed, N failed'.
+set -u
+cd "$(dirname "$0")/.."
+binary=${1:-.build/release/ling-serve}
+log=$(mktemp)
+"$binary" serve --port 0 >"$log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -f "$log"' EXIT
+url=""
+for _ in $(seq 1 100); do
+    url=$(grep -o 'http://[^ ]*/v1' "$log" | head -n 1)
+    [ -n "$url" ] && break
+    sleep 0.1
+done
+passed=0; failed=0
+check() { if eval "$2"; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi; }
+check "server started on the bundled model" '[ -n "$url" ]'
+base=${url%/v1}
+check "/health" '[ "$(curl -s "$base/health")" = "{\"status\":\"ok\"}" ]'
+check "/v1/models lists ling-tiny" 'curl -s "$url/models" | grep -q "\"id\":\"ling-tiny\""'
+reply=$(curl -s "$url/chat/completions" -H 'Content-Type: application/json' \
+    -d '{"model":"ling-tiny","messages":[{"role":"user","content":"Write a Python function that adds two numbers."}],"max_tokens":24,"temperature":0}')
+check "chat completion has text" 'echo "$reply" | python3 -c "import json,sys; r=json.load(sys.stdin); assert r[\"choices\"][0][\"message\"][\"content\"].strip()"'
+stream=$(curl -sN "$url/chat/completions" \
+    -d '{"model":"ling-tiny","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"def add(a, b):"}],"max_tokens":8}')
+check "stream ends with [DONE]" 'echo "$stream" | tail -n 2 | grep -q "data: \[DONE\]"'
+check "stream has a usage chunk" 'echo "$stream" | grep -q "\"choices\":\[\],\"usage\":{\"prompt_tokens\""'
+check "/metrics counts generated tokens" 'curl -s "$base/metrics" | grep -q "^lingserve:generation_tokens_total{model_name=\"ling-tiny\"} [1-9]"'
+kill -TERM $pid
+for _ in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+check "SIGTERM stops the server" '! kill -0 $pid 2>/dev/null'
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
