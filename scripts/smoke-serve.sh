@@ -29,6 +29,25 @@ stream=$(curl -sN "$url/chat/completions" \
 check "stream ends with [DONE]" 'echo "$stream" | tail -n 2 | grep -q "data: \[DONE\]"'
 check "stream has a usage chunk" 'echo "$stream" | grep -q "\"choices\":\[\],\"usage\":{\"prompt_tokens\""'
 check "/metrics counts generated tokens" 'curl -s "$base/metrics" | grep -q "^lingserve:generation_tokens_total{model_name=\"ling-tiny\"} [1-9]"'
+# ling-bench end to end: 200 requests at concurrency 16; its output-token total must equal what the server counted.
+bench=${2:-$(dirname "$binary")/ling-bench}
+if [ -x "$bench" ]; then
+    before=$(curl -s "$base/metrics" | awk '/^lingserve:generation_tokens_total/ {print $2}')
+    result=$(mktemp)
+    "$bench" --base-url "$base" --num-prompts 200 --max-concurrency 16 --random-input-len 48 --random-output-len 12 \
+        --seed 3 --skip-test-request --percentile-metrics ttft,tpot,itl,e2el --save-result --save-detailed \
+        --result-filename "$result" >/dev/null 2>&1
+    after=$(curl -s "$base/metrics" | awk '/^lingserve:generation_tokens_total/ {print $2}')
+    check "ling-bench: 200 requests at concurrency 16, figures consistent with the server" \
+        'python3 - "$result" "$before" "$after" <<PY
+import json, sys
+r = json.load(open(sys.argv[1])); delta = float(sys.argv[3]) - float(sys.argv[2])
+assert r["completed"] == 200 and r["failed"] == 0, (r["completed"], r["failed"])
+assert r["total_output_tokens"] == sum(r["output_lens"]) == delta, (r["total_output_tokens"], delta)
+assert all(t < e for t, e in zip(r["ttfts"], r["latencies"]))
+PY'
+    rm -f "$result"
+fi
 kill -TERM $pid
 for _ in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 check "SIGTERM stops the server" '! kill -0 $pid 2>/dev/null'

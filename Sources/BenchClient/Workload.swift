@@ -35,8 +35,27 @@ public struct WorkloadBuilder {
     public let tokenizer: ServerTokenizer?
     public private(set) var warnings: [String] = []
     private var generator: SeededGenerator
-    /// Token ids drawn for random prompts: clear of the special tokens at both ends of common vocabularies.
+    /// Token ids drawn for random prompts: clear of the special tokens at both ends of common vocabularies, and
+    /// never above the largest id the server's tokenizer produced for `vocabularyProbe` (small vocabularies).
     static let randomTokenRange = 1000..<30000
+    /// Varied text whose tokenization shows how large the server's vocabulary is.
+    static let vocabularyProbe = """
+        The quick brown fox jumps over the lazy dog. import numpy as np; def main(argv): return {"key": [1, 2, 3]}
+        Benchmarking servers requires prompts with realistic tokens, punctuation, numbers like 31415 and names.
+        """
+    private var tokenRange: Range<Int>?
+
+    /// The id range random prompts draw from, adapted once to the server's vocabulary.
+    private mutating func drawRange(_ tokenizer: ServerTokenizer) throws -> Range<Int> {
+        if let tokenRange { return tokenRange }
+        let largest = try tokenizer.tokenize(Self.vocabularyProbe).max() ?? 0
+        var range = Self.randomTokenRange
+        if largest < range.upperBound {
+            range = min(range.lowerBound, largest / 6)..<max(largest, 2)
+        }
+        tokenRange = range
+        return range
+    }
 
     public init(options: WorkloadOptions, tokenizer: ServerTokenizer?) {
         self.options = options
@@ -96,7 +115,7 @@ public struct WorkloadBuilder {
             for _ in 0..<tokenCount { words.append(Self.words[Int(generator.next() % UInt64(Self.words.count))]) }
             return (words.joined(separator: " "), tokenCount)
         }
-        let range = Self.randomTokenRange
+        let range = try drawRange(tokenizer)
         var ids = (0..<tokenCount).map { _ in range.lowerBound + Int(generator.next() % UInt64(range.count)) }
         for _ in 0..<6 {
             let text = try tokenizer.detokenize(ids)
