@@ -1,18 +1,25 @@
 import ArgumentParser
+import ChatTemplates
+import Engine
 import Foundation
+import JSON
 import Models
+import Tokenizers
 
-/// `ling-serve generate`: greedy decoding from token ids (or text once the tokenizer lands), with the KV cache.
+/// `ling-serve generate`: decoding from token ids, text or a one-message chat, with the KV cache and the sampler.
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Generate tokens from a prompt with a local Ling 2.0 checkpoint (greedy for now).")
+        abstract: "Generate tokens from a prompt with a local Ling 2.0 checkpoint.")
 
     @Option(help: "Checkpoint folder (config.json, safetensors, generation_config.json).")
     var model: String
 
-    @Option(help: "Prompt text (needs the tokenizer).")
+    @Option(help: "Prompt text, encoded with the model's tokenizer (no template).")
     var prompt: String?
+
+    @Option(help: "A user message rendered with the model's chat template (add_generation_prompt), then encoded.")
+    var chat: String?
 
     @Option(name: .customLong("token-ids"), help: "Prompt token ids, comma separated: 1,2,3.")
     var tokenIds: String?
@@ -20,16 +27,16 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Maximum tokens to generate.")
     var maxTokens: Int
 
-    @Option(help: "Sampling temperature; only 0 (greedy) is available in this build.")
+    @Option(help: "Sampling temperature; 0 (the default) is greedy, ties to the lowest id.")
     var temperature: Double?
 
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass (ignored by greedy decoding).")
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass, (0, 1].")
     var topP: Double?
 
-    @Option(name: .customLong("top-k"), help: "Top-k sampling (ignored by greedy decoding).")
+    @Option(name: .customLong("top-k"), help: "Top-k sampling (0 = off).")
     var topK: Int?
 
-    @Option(help: "Random seed (ignored by greedy decoding).")
+    @Option(help: "Random seed: the same seed gives the same output.")
     var seed: UInt64?
 
     @Flag(name: .customLong("ignore-eos"), help: "Do not stop at the generation_config eos ids.")
@@ -43,40 +50,72 @@ struct GenerateCommand: ParsableCommand {
 
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be >= 0") }
-        if let temperature, temperature > 0 {
-            throw ValidationError("--temperature \(temperature): sampling is not available in this build yet; "
-                + "use --temperature 0 (greedy)")
-        }
-        if let temperature, temperature < 0 { throw ValidationError("--temperature must be >= 0") }
+        if let temperature, !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be >= 0") }
         if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
         if let topK, topK < 0 { throw ValidationError("--top-k must be >= 0") }
-        if prompt != nil && tokenIds != nil { throw ValidationError("pass either --prompt or --token-ids, not both") }
-        if prompt != nil {
-            throw ValidationError("--prompt needs the tokenizer, which is not available in this build yet; pass --token-ids")
-        }
-        guard tokenIds != nil else { throw ValidationError("pass --token-ids 1,2,3 (or --prompt TEXT)") }
+        let given = [prompt != nil, chat != nil, tokenIds != nil].filter { $0 }.count
+        guard given == 1 else { throw ValidationError("pass exactly one of --prompt TEXT, --chat TEXT or --token-ids 1,2,3") }
         if let threads, threads < 1 { throw ValidationError("--threads must be >= 1") }
     }
 
     func run() throws {
-        let ids = try parseTokenIds(tokenIds ?? "")
+        // The tokenizer is optional for --token-ids (random checkpoints may lack one), required for text input.
+        let tokenizer = try? Tokenizer(directory: self.model)
+        let ids: [Int]
+        if let tokenIds {
+            ids = try parseTokenIds(tokenIds)
+        } else {
+            guard let tokenizer else {
+                throw ValidationError("\(self.model) has no readable tokenizer.json: pass --token-ids instead")
+            }
+            if let chat {
+                let template = try ChatTemplate(modelDirectory: URL(fileURLWithPath: self.model))
+                let message = JSONValue.object(JSONObject([("role", .string("user")), ("content", .string(chat))]))
+                ids = tokenizer.encode(try template.render(messages: [message], addGenerationPrompt: true))
+            } else {
+                ids = tokenizer.encode(prompt ?? "")
+            }
+            guard !ids.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
+        }
         let model = try loadModel(directory: self.model, threads: threads)
+        let vocabularySize = model.config.vocabSize
+        if let bad = ids.first(where: { $0 < 0 || $0 >= vocabularySize }) {
+            throw ValidationError("token id \(bad) is outside the vocabulary (0..<\(vocabularySize))")
+        }
         let contextLength = ids.count + maxTokens
         let blockSize = 16
         let blockCount = max(1, (contextLength + blockSize - 1) / blockSize)
         let kv = try model.makeKVStorage(blockCount: blockCount, blockSize: blockSize)
         let table = (0..<blockCount).map { Int32($0) }
         let eos = Set(model.generationConfig.eosTokenIds)
+        let parameters = SamplingParameters(
+            temperature: Float(temperature ?? 0), topP: Float(topP ?? 1), topK: topK ?? 0, seed: seed)
+        var sampler = Sampler(vocabularySize: vocabularySize)
+        var random = seed.map { RandomSource(seed: $0) } ?? RandomSource.fromSystem()
+        var history = TokenHistory(promptTokenIds: ids)
+        var decoder = tokenizer.map { IncrementalDecoder(tokenizer: $0, skipSpecialTokens: true) }
         var generated: [Int] = []
         var finishReason = "length"
         if maxTokens > 0 {
             var out = try model.forward(.single(tokens: ids.map { Int32($0) }, startPosition: 0, blockTable: table), kv: kv)
             while true {
-                let next = greedyArgmax(out.row(0))
+                let next = out.logits.withUnsafeMutableBufferPointer { logits in
+                    sampler.sample(
+                        logits: UnsafeMutableBufferPointer(rebasing: logits[0..<vocabularySize]), parameters: parameters,
+                        history: history, random: &random)
+                }
                 generated.append(next)
-                if !json { print(next, terminator: generated.count < maxTokens ? " " : "\n") }
-                if !json { FileHandle.standardOutput.synchronizeFile() }
-                if !ignoreEOS && eos.contains(next) {
+                history.appendGenerated(next)
+                let stops = !ignoreEOS && eos.contains(next)
+                if !json {
+                    if decoder != nil {
+                        if !stops, let piece = decoder?.append(next) { print(piece, terminator: "") }
+                    } else {
+                        print(next, terminator: " ")
+                    }
+                    FileHandle.standardOutput.synchronizeFile()
+                }
+                if stops {
                     finishReason = "stop"
                     break
                 }
@@ -85,10 +124,15 @@ struct GenerateCommand: ParsableCommand {
                                                 blockTable: table), kv: kv)
             }
         }
+        let text = tokenizer?.decode(finishReason == "stop" ? Array(generated.dropLast()) : generated, skipSpecialTokens: true) ?? ""
         if json {
-            print("{\"token_ids\": [" + generated.map(String.init).joined(separator: ", ") + "], \"text\": \"\", "
-                + "\"finish_reason\": \"\(finishReason)\"}")
-        } else if finishReason == "stop" {
+            let result = JSONObject([
+                ("token_ids", .array(generated.map { .int($0) })), ("text", .string(text)),
+                ("finish_reason", .string(finishReason)),
+            ])
+            print(JSONValue.object(result).pythonDumps())
+        } else {
+            if let rest = decoder?.finish() { print(rest, terminator: "") }
             print("")
         }
     }
