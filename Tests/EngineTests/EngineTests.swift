@@ -13,6 +13,8 @@ private final class FakeStepModel: StepModel {
     let kvBlockSize = 4
     var slots: [Int]
     var failNextRun = false
+    /// Sleep per step, so a test can act while a request is still running, whatever the machine's load.
+    var stepDelayMilliseconds = 0
     var logits: [Float] = []
 
     init(blockCount: Int = 64) {
@@ -31,6 +33,7 @@ private final class FakeStepModel: StepModel {
             failNextRun = false
             throw EngineError("injected failure")
         }
+        if stepDelayMilliseconds > 0 { usleepForTest(milliseconds: stepDelayMilliseconds) }
         logits.removeAll(keepingCapacity: true)
         for item in step.sequences {
             for (offset, token) in item.tokenIds.enumerated() {
@@ -108,7 +111,12 @@ private final class Collector: Sendable {
             #expect(collector.finishReason == .length)
             #expect(collector.events.first == .started(cachedPromptTokenCount: 0))
         }
-        let metrics = engine.metrics
+        // Metrics are published after a step's events: wait for the snapshot that follows the last one.
+        var metrics = engine.metrics
+        for _ in 0..<400 where metrics.runningCount != 0 || metrics.generatedTokenCount != 12 * 9 {
+            usleepForTest()
+            metrics = engine.metrics
+        }
         #expect(metrics.runningCount == 0)
         #expect(metrics.kvCacheUsage == 0)
         #expect(metrics.generatedTokenCount == 12 * 9)
@@ -131,7 +139,14 @@ private final class Collector: Sendable {
     }
 
     @Test func cancellingARunningRequestFreesItsBlocks() throws {
-        let engine = try makeEngine(blockCount: 256)
+        // 4096 blocks of 4 tokens at 2 ms a step: the request would run for over 30 s, so the cancel always lands.
+        let engine = try Engine(
+            configuration: EngineConfiguration(),
+            makeModel: {
+                let model = FakeStepModel(blockCount: 4096)
+                model.stepDelayMilliseconds = 2
+                return model
+            })
         let collector = Collector()
         let id = engine.submit(
             EngineRequest(promptTokenIds: Array(4..<40), maxNewTokenCount: 100_000, ignoreEOS: true),
@@ -210,6 +225,6 @@ private final class Collector: Sendable {
     }
 }
 
-private func usleepForTest() {
-    _ = DispatchSemaphore(value: 0).wait(timeout: .now() + .milliseconds(5))
+private func usleepForTest(milliseconds: Int = 5) {
+    _ = DispatchSemaphore(value: 0).wait(timeout: .now() + .milliseconds(milliseconds))
 }
