@@ -1,4 +1,5 @@
 import ArgumentParser
+import JSON
 import Foundation
 import Tokenizers
 
@@ -30,31 +31,6 @@ struct DetokenizeCommand: ParsableCommand {
             ids.append(id)
         }
         let text = tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens)
-        print("{\"text\": \(jsonQuoted(text))}")
+        print(JSONValue.object(JSONObject([("text", .string(text))])).pythonDumps())
     }
-}
-
-/// A JSON string literal (UTF-8 kept as is; quotes, backslashes and control characters escaped as Python's
-/// `json.dumps(..., ensure_ascii=False)` does).
-func jsonQuoted(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        case "\u{08}": result += "\\b"
-        case "\u{0C}": result += "\\f"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return result + "\""
 }
