@@ -179,17 +179,7 @@ enum TokenizerLoader {
             result.steps.append(.split(.whitespaceCharacter, .removed, invert: false))
             result.steps.append(.split(.punctuationCharacter, .isolated, invert: false))
         case "Metaspace":
-            let replacement = try node.string("replacement", default: "\u{2581}")
-            let scheme: MetaspacePrependScheme
-            if let schemeNode = node["prepend_scheme"] {
-                let name = try schemeNode.string()
-                guard let parsed = MetaspacePrependScheme(rawValue: name) else {
-                    throw TokenizerError("\(schemeNode.path): unknown prepend_scheme \(name.debugDescription)")
-                }
-                scheme = parsed
-            } else {
-                scheme = try node.bool("add_prefix_space", default: true) ? .always : .never
-            }
+            let (replacement, scheme) = try metaspaceSettings(node)
             result.steps.append(
                 .metaspace(replacement: Array(replacement.utf8), prepend: scheme, split: try node.bool("split", default: true)))
         default:
@@ -253,17 +243,7 @@ enum TokenizerLoader {
         case "ByteFallback": return .byteFallback
         case "Fuse": return .fuse
         case "Metaspace":
-            let replacement = try node.string("replacement", default: "\u{2581}")
-            let scheme: MetaspacePrependScheme
-            if let schemeNode = node["prepend_scheme"] {
-                let name = try schemeNode.string()
-                guard let parsed = MetaspacePrependScheme(rawValue: name) else {
-                    throw TokenizerError("\(schemeNode.path): unknown prepend_scheme \(name.debugDescription)")
-                }
-                scheme = parsed
-            } else {
-                scheme = try node.bool("add_prefix_space", default: true) ? .always : .never
-            }
+            let (replacement, scheme) = try metaspaceSettings(node)
             return .metaspace(replacement: replacement, prependScheme: scheme)
         case "Strip":
             let content = try node.required("content").string()
@@ -283,4 +263,18 @@ enum TokenizerLoader {
             throw TokenizerError("\(node.path).type: unsupported decoder \(type.debugDescription)")
         }
     }
+}
+
+/// The `replacement` and prepend scheme of a Metaspace pre-tokenizer or decoder (the same keys in both): the newer
+/// `prepend_scheme`, or the older `add_prefix_space` flag.
+private func metaspaceSettings(_ node: JSONNode) throws -> (replacement: String, scheme: MetaspacePrependScheme) {
+    let replacement = try node.string("replacement", default: "\u{2581}")
+    guard let schemeNode = node["prepend_scheme"] else {
+        return (replacement, try node.bool("add_prefix_space", default: true) ? .always : .never)
+    }
+    let name = try schemeNode.string()
+    guard let scheme = MetaspacePrependScheme(rawValue: name) else {
+        throw TokenizerError("\(schemeNode.path): unknown prepend_scheme \(name.debugDescription)")
+    }
+    return (replacement, scheme)
 }
