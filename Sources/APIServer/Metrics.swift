@@ -35,6 +35,23 @@ public final class MetricsRegistry: Sendable {
         }
     }
 
+    /// One expert-parallel worker's totals since the engine started (the engine owns the counts; they are set here).
+    public struct ExpertWorker: Sendable, Equatable {
+        public var busySeconds: Double
+        public var idleSeconds: Double
+        public var tokens: UInt64
+        public var rows: UInt64
+        public var experts: Int
+
+        public init(busySeconds: Double, idleSeconds: Double, tokens: UInt64, rows: UInt64, experts: Int) {
+            self.busySeconds = busySeconds
+            self.idleSeconds = idleSeconds
+            self.tokens = tokens
+            self.rows = rows
+            self.experts = experts
+        }
+    }
+
     struct State {
         var running = 0.0
         var waiting = 0.0
@@ -52,6 +69,7 @@ public final class MetricsRegistry: Sendable {
         var draftTokens: UInt64 = 0
         var acceptedTokens: UInt64 = 0
         var acceptedPerPosition: [UInt64] = []
+        var expertWorkers: [ExpertWorker] = []
     }
 
     public let modelName: String
@@ -94,6 +112,11 @@ public final class MetricsRegistry: Sendable {
                 $0.acceptedPerPosition[position] += UInt64(max(0, accepted))
             }
         }
+    }
+
+    /// Replaces the expert-parallel workers' totals (worker w = element w).
+    public func setExpertWorkers(_ workers: [ExpertWorker]) {
+        state.withLock { $0.expertWorkers = workers }
     }
 
     /// `tool_calls` counts as `stop`.
@@ -153,6 +176,24 @@ public final class MetricsRegistry: Sendable {
         counter("spec_decode_num_accepted_tokens", "Draft tokens accepted.", [("", snapshot.acceptedTokens)])
         counter("spec_decode_num_accepted_tokens_per_pos", "Accepted drafts by position.",
             snapshot.acceptedPerPosition.enumerated().map { (",position=\"\($0.offset)\"", $0.element) })
+        if !snapshot.expertWorkers.isEmpty {
+            let workers = snapshot.expertWorkers.enumerated()
+            func series(_ name: String, _ type: String, _ help: String, _ value: (ExpertWorker) -> String) {
+                out += "# HELP lingserve:\(name) \(help)\n# TYPE lingserve:\(name) \(type)\n"
+                for (w, worker) in workers { out += "lingserve:\(name){\(label),worker=\"\(w)\"} \(value(worker))\n" }
+            }
+            series("expert_worker_busy_seconds_total", "counter", "Seconds an expert-parallel worker spent on expert work.") {
+                Self.format($0.busySeconds)
+            }
+            series("expert_worker_idle_seconds_total", "counter", "Seconds of expert phases a worker waited for the others.") {
+                Self.format($0.idleSeconds)
+            }
+            series("expert_worker_tokens_total", "counter", "Tokens dispatched to a worker (once per MoE layer).") { "\($0.tokens)" }
+            series("expert_worker_rows_total", "counter", "(token, expert) rows a worker evaluated.") { "\($0.rows)" }
+            series("expert_worker_experts", "gauge", "Experts a worker holds, summed over MoE layers (replicas included).") {
+                "\($0.experts)"
+            }
+        }
         return out
     }
 

@@ -235,22 +235,26 @@ struct lk_pool {
     _Atomic int stopping;
     lk_task_fn task;
     void *context;
+    _Atomic int *pinned;  // [size] 1 when worker k runs pinned to its CPU
 };
 
 typedef struct {
     lk_pool *pool;
     int index;
-    int pin;
+    int cpu;  // -1: not pinned
 } worker_start;
 
-static void pin_to_cpu(int cpu) {
+// Pins the calling thread to `cpu`; returns 1 on success. Failure (CPU offline, not in the cgroup's set) is not fatal.
+static int pin_to_cpu(int cpu) {
 #ifdef __linux__
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return 0;
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
 #else
     (void)cpu;
+    return 0;
 #endif
 }
 
@@ -288,7 +292,7 @@ static void *worker_main(void *arg) {
     worker_start start = *(worker_start *)arg;
     free(arg);
     lk_pool *pool = start.pool;
-    if (start.pin) pin_to_cpu(start.index);
+    if (start.cpu >= 0) atomic_store(&pool->pinned[start.index], pin_to_cpu(start.cpu));
     uint64_t seen = 0;
     for (;;) {
         seen = wait_for_job(pool, seen);
@@ -299,6 +303,16 @@ static void *worker_main(void *arg) {
 }
 
 lk_pool *lk_pool_create(int threadCount, int pinToCores) {
+    if (!pinToCores) return lk_pool_create_on(threadCount, NULL);
+    int *cpus = malloc(sizeof(int) * (size_t)(threadCount < 1 ? 1 : threadCount));
+    if (!cpus) return NULL;
+    for (int k = 0; k < threadCount; k++) cpus[k] = k;
+    lk_pool *pool = lk_pool_create_on(threadCount, cpus);
+    free(cpus);
+    return pool;
+}
+
+lk_pool *lk_pool_create_on(int threadCount, const int *cpus) {
     if (threadCount < 1) threadCount = 1;
     lk_pool *pool = aligned_alloc(64, (sizeof(lk_pool) + 63) / 64 * 64);
     if (!pool) return NULL;
@@ -307,18 +321,21 @@ lk_pool *lk_pool_create(int threadCount, int pinToCores) {
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pool->threads = calloc((size_t)threadCount, sizeof(pthread_t));
-    if (!pool->threads) {
+    pool->pinned = calloc((size_t)threadCount, sizeof(_Atomic int));
+    if (!pool->threads || !pool->pinned) {
+        free(pool->threads);
+        free(pool->pinned);
         free(pool);
         return NULL;
     }
-    if (pinToCores) pin_to_cpu(0);
+    if (cpus) atomic_store(&pool->pinned[0], pin_to_cpu(cpus[0]));
     for (int k = 1; k < threadCount; k++) {
         worker_start *start = malloc(sizeof(worker_start));
         int created = -1;
         if (start) {
             start->pool = pool;
             start->index = k;
-            start->pin = pinToCores;
+            start->cpu = cpus ? cpus[k] : -1;
             created = pthread_create(&pool->threads[k], NULL, worker_main, start);
         }
         if (created != 0) {  // run with the workers we have
@@ -341,7 +358,32 @@ void lk_pool_destroy(lk_pool *pool) {
     pthread_mutex_destroy(&pool->mutex);
     pthread_cond_destroy(&pool->wake);
     free(pool->threads);
+    free(pool->pinned);
     free(pool);
+}
+
+int lk_allowed_cpus(int *cpus, int capacity) {
+#ifdef __linux__
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        if (count < capacity) cpus[count] = cpu;
+        count++;
+    }
+    return count;
+#else
+    (void)cpus;
+    (void)capacity;
+    return -1;
+#endif
+}
+
+int lk_pool_worker_pinned(const lk_pool *pool, int worker) {
+    if (!pool || worker < 0 || worker >= pool->size) return 0;
+    return atomic_load(&pool->pinned[worker]);
 }
 
 int lk_pool_size(const lk_pool *pool) { return pool ? pool->size : 1; }

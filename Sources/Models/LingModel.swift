@@ -32,16 +32,41 @@ public final class LingModel: @unchecked Sendable {
     /// Progress of loading: (files mapped, total files).
     public typealias LoadProgress = (Int, Int) -> Void
 
-    public init(directory: String, threadCount: Int = 2, progress: LoadProgress = { _, _ in }) throws(ModelError) {
+    /// threadCount compute threads; with workerCPUs, one thread per listed CPU, pinned there (worker 0 is the
+    /// calling thread, which should be the thread that runs `forward`), and threadCount is ignored.
+    public init(directory: String, threadCount: Int = 2, workerCPUs: [Int]? = nil,
+                progress: LoadProgress = { _, _ in }) throws(ModelError) {
         guard threadCount >= 1 else { throw ModelError("threadCount must be >= 1 (got \(threadCount))") }
+        if let workerCPUs, workerCPUs.isEmpty { throw ModelError("workerCPUs must list at least one CPU") }
         self.directory = directory
         config = try ModelConfig.load(directory: directory)
         generationConfig = try GenerationConfig.load(directory: directory, fallback: config)
         checkpoint = try SafetensorsCheckpoint(directory: directory, progress: progress)
         weights = try LingWeights(checkpoint: checkpoint, config: config)
         rope = RotaryEmbedding(config: config)
-        pool = ComputePool(threadCount: threadCount)
+        pool = workerCPUs.map { ComputePool(pinnedTo: $0) } ?? ComputePool(threadCount: threadCount)
         expertExecutor = LocalExpertExecutor(pool: pool)
+    }
+
+    /// Switches the routed experts to expert parallelism over this model's pool (one expert worker per pool
+    /// thread) and returns the executor (its placement and statistics). Call before the first forward.
+    @discardableResult
+    public func useExpertParallel(strategy: ExpertPlacementStrategy, rebalanceInterval: Int = 1024,
+                                  replicateHotExperts: Bool = true) -> ExpertParallelExecutor {
+        let executor = ExpertParallelExecutor(model: self, strategy: strategy, rebalanceInterval: rebalanceInterval,
+                                              replicateHotExperts: replicateHotExperts)
+        expertExecutor = executor
+        return executor
+    }
+
+    /// Routed experts of every layer slot (decoder layers, then the MTP layer when present); [] for dense layers.
+    var routedExpertsByLayer: [[SwiGLUWeights]] {
+        var result = weights.layers.map { layer -> [SwiGLUWeights] in
+            if case .moe(let moe) = layer.feedForward { return moe.experts }
+            return []
+        }
+        if let mtp = weights.mtp, case .moe(let moe) = mtp.layer.feedForward { result.append(moe.experts) }
+        return result
     }
 
     /// Whether the checkpoint has the MTP layer (`forwardMTP` available).

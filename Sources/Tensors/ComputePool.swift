@@ -14,6 +14,17 @@ public final class ComputePool: @unchecked Sendable {
         pool = threadCount > 1 ? lk_pool_create(Int32(threadCount), pinToCores ? 1 : 0) : nil
     }
 
+    /// cpus.count workers (>= 1), worker k pinned to CPU cpus[k] (worker 0 is the creating thread, which is pinned
+    /// too). A CPU that cannot be pinned (offline, outside the process's affinity mask) leaves that worker unpinned.
+    public init(pinnedTo cpus: [Int]) {
+        precondition(!cpus.isEmpty, "a pool needs at least one CPU")
+        threadCount = cpus.count
+        pool = cpus.map { Int32(clamping: $0) }.withUnsafeBufferPointer { lk_pool_create_on(Int32(cpus.count), $0.baseAddress) }
+    }
+
+    /// Whether `worker` runs pinned to its CPU (known once the worker has taken part in a `run`).
+    public func isPinned(worker: Int) -> Bool { lk_pool_worker_pinned(pool, Int32(worker)) != 0 }
+
     deinit { if let pool { lk_pool_destroy(pool) } }
 
     /// Runs body(worker, workerCount) on every worker concurrently and returns when all are done.

@@ -23,8 +23,16 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("decode-tokens"), help: "Tokens decoded one at a time after the prompt.")
     var decodeTokens = 64
 
-    @Option(help: "Compute threads (default: all online CPUs).")
+    @Option(help: "Concurrent sequences: prefill is one pass over all their prompts, decode steps one token of each.")
+    var streams = 1
+
+    @Option(help: "Compute threads (default: one per physical core); the same threads are the expert-parallel workers.")
     var threads: Int?
+
+    @OptionGroup var expertOptions: ExpertParallelOptions
+
+    @Flag(name: .customLong("skip-limits"), help: "Do not measure the machine's bandwidth and sgemm limits (faster A/B runs).")
+    var skipLimits = false
 
     @Flag(help: "Print the figures as one JSON object.")
     var json = false
@@ -32,81 +40,137 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard promptTokens >= 1 else { throw ValidationError("--prompt-tokens must be >= 1") }
         guard decodeTokens >= 1 else { throw ValidationError("--decode-tokens must be >= 1") }
+        guard streams >= 1 else { throw ValidationError("--streams must be >= 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be >= 1") }
     }
 
     func run() throws {
-        let model = try loadModel(directory: self.model, threads: threads)
+        let (model, experts) = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads))
         let threadCount = model.pool.threadCount
         let config = model.config
         let blockSize = 16
-        let blockCount = (promptTokens + decodeTokens + blockSize - 1) / blockSize
-        let kv = try model.makeKVStorage(blockCount: blockCount, blockSize: blockSize)
-        let table = (0..<blockCount).map { Int32($0) }
-        // Deterministic pseudo-random prompt over the BPE range.
+        let blocksPerStream = (promptTokens + decodeTokens + blockSize - 1) / blockSize
+        let kv = try model.makeKVStorage(blockCount: blocksPerStream * streams, blockSize: blockSize)
+        let tables = (0..<streams).map { s in (0..<blocksPerStream).map { Int32(s * blocksPerStream + $0) } }
+        // Deterministic pseudo-random prompts over the BPE range.
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        let prompt: [Int32] = (0..<promptTokens).map { _ in
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            return Int32(state % UInt64(min(config.vocabSize, 150_000)))
+        let prompts: [[Int32]] = (0..<streams).map { _ in
+            (0..<promptTokens).map { _ in
+                state ^= state << 13
+                state ^= state >> 7
+                state ^= state << 17
+                return Int32(state % UInt64(min(config.vocabSize, 150_000)))
+            }
         }
-        // Warm-up: fault in the pages a prefill and a few decode steps touch.
-        _ = try model.forward(.single(tokens: prompt, startPosition: 0, blockTable: table), kv: kv)
+        func batch(_ tokens: [[Int32]], start: Int) -> ForwardBatch {
+            var ids: [Int32] = [], positions: [Int32] = [], owners: [Int32] = [], rows: [Int32] = []
+            for (s, chunk) in tokens.enumerated() {
+                for (offset, token) in chunk.enumerated() {
+                    ids.append(token)
+                    positions.append(Int32(start + offset))
+                    owners.append(Int32(s))
+                }
+                rows.append(Int32(ids.count - 1))
+            }
+            let sequences = tables.map { SequenceSlots(blockTable: $0, contextLength: start + tokens[0].count) }
+            return ForwardBatch(tokenIds: ids, positions: positions, sequenceIndices: owners, sequences: sequences, logitRows: rows)
+        }
+        // Warm-up: fault in the pages a prefill touches.
+        _ = try model.forward(batch(prompts, start: 0), kv: kv)
 
+        let beforePrefill = experts.workerStats
         let prefillStart = DispatchTime.now().uptimeNanoseconds
-        var out = try model.forward(.single(tokens: prompt, startPosition: 0, blockTable: table), kv: kv)
+        var out = try model.forward(batch(prompts, start: 0), kv: kv)
         let prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - prefillStart) / 1e9
+        let afterPrefill = experts.workerStats
 
-        var next = Int32(greedyArgmax(out.row(0)))
+        var next = (0..<streams).map { [Int32(greedyArgmax(out.row($0)))] }
         let decodeStart = DispatchTime.now().uptimeNanoseconds
         for step in 0..<decodeTokens {
-            out = try model.forward(.single(tokens: [next], startPosition: promptTokens + step, blockTable: table), kv: kv)
-            next = Int32(greedyArgmax(out.row(0)))
+            out = try model.forward(batch(next, start: promptTokens + step), kv: kv)
+            next = (0..<streams).map { [Int32(greedyArgmax(out.row($0)))] }
         }
         let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
+        let afterDecode = experts.workerStats
 
-        // FLOPs of the prefill: matmuls per token, causal attention (QK^T and PV), one lm_head row.
+        // FLOPs of the prefill: matmuls per token, causal attention (QK^T and PV), one lm_head row per stream.
         let attentionFlops = 2.0 * 2.0 * Double(config.headCount * config.headSize) * Double(promptTokens) * Double(promptTokens + 1) / 2
-            * Double(config.layerCount)
-        let prefillFlops = Double(promptTokens) * model.matmulFlopsPerToken + attentionFlops + model.lmHeadFlops
+            * Double(config.layerCount) * Double(streams)
+        let prefillFlops = Double(promptTokens * streams) * model.matmulFlopsPerToken + attentionFlops + Double(streams) * model.lmHeadFlops
         let kvBytesPerToken = Double(2 * config.layerCount * config.kvHeadCount * config.headSize * 4)
             * Double(promptTokens + decodeTokens / 2)
         let bytesPerToken = Double(model.weightBytesPerDecodedToken) + kvBytesPerToken
 
-        let bandwidth = MachineLimits.memoryReadBandwidth(threadCount: threadCount)
-        let sgemm = MachineLimits.sgemmFlops(threadCount: threadCount)
+        let bandwidth = skipLimits ? Double.nan : MachineLimits.memoryReadBandwidth(threadCount: threadCount)
+        let sgemm = skipLimits ? Double.nan : MachineLimits.sgemmFlops(threadCount: threadCount)
 
-        let prefillTokensPerSecond = Double(promptTokens) / prefillSeconds
+        let prefillTokensPerSecond = Double(promptTokens * streams) / prefillSeconds
         let prefillFlopsPerSecond = prefillFlops / prefillSeconds
-        let decodeTokensPerSecond = Double(decodeTokens) / decodeSeconds
-        let decodeBytesPerSecond = bytesPerToken * decodeTokensPerSecond
+        let decodeTokensPerSecond = Double(decodeTokens * streams) / decodeSeconds
+        let decodeBytesPerSecond = bytesPerToken * Double(decodeTokens) / decodeSeconds
+        let prefillWorkers = WorkerPhase(before: beforePrefill, after: afterPrefill, wallSeconds: prefillSeconds)
+        let decodeWorkers = WorkerPhase(before: afterPrefill, after: afterDecode, wallSeconds: decodeSeconds)
         let rss = residentBytes()
         let fileBytes = model.checkpoint.byteCount
+        func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
         if json {
             print("""
-                {"threads": \(threadCount), "isa": "\(InstructionSet.active)", "prompt_tokens": \(promptTokens), \
+                {"threads": \(threadCount), "expert_parallel": \(experts.workerCount), \
+                "expert_placement": "\(experts.strategy.rawValue)", "pinned_workers": \(afterDecode.filter(\.pinned).count), \
+                "streams": \(streams), "isa": "\(InstructionSet.active)", "prompt_tokens": \(promptTokens), \
                 "decode_tokens": \(decodeTokens), "prefill_seconds": \(prefillSeconds), \
                 "prefill_tokens_per_second": \(prefillTokensPerSecond), "prefill_flops_per_second": \(prefillFlopsPerSecond), \
-                "sgemm_flops_per_second": \(sgemm), "prefill_fraction_of_sgemm": \(prefillFlopsPerSecond / sgemm), \
-                "decode_tokens_per_second": \(decodeTokensPerSecond), "decode_ms_per_token": \(1000 / decodeTokensPerSecond), \
-                "decode_bytes_per_token": \(bytesPerToken), "memory_bandwidth_bytes_per_second": \(bandwidth), \
-                "decode_fraction_of_bandwidth": \(decodeBytesPerSecond / bandwidth), "rss_bytes": \(rss), \
-                "checkpoint_bytes": \(fileBytes)}
+                "sgemm_flops_per_second": \(number(sgemm)), "prefill_fraction_of_sgemm": \(number(prefillFlopsPerSecond / sgemm)), \
+                "decode_tokens_per_second": \(decodeTokensPerSecond), "decode_ms_per_step": \(1000 * decodeSeconds / Double(decodeTokens)), \
+                "decode_bytes_per_token": \(bytesPerToken), "memory_bandwidth_bytes_per_second": \(number(bandwidth)), \
+                "decode_fraction_of_bandwidth": \(number(decodeBytesPerSecond / bandwidth)), \
+                "prefill_expert_workers": \(prefillWorkers.json), "decode_expert_workers": \(decodeWorkers.json), \
+                "rss_bytes": \(rss), "checkpoint_bytes": \(fileBytes)}
                 """)
             return
         }
-        print(String(format: "model: %@ (%.2f GiB, %d layers, %d experts, top-%d), %d threads, %@ kernels", self.model,
-                     Double(fileBytes) / Double(1 << 30), config.layerCount, config.expertCount, config.expertsPerToken,
-                     threadCount, InstructionSet.active.description))
-        print(String(format: "prefill: %d tokens in %.3f s = %.1f tokens/s, %.1f GFLOP/s = %.0f%% of sgemm (%.1f GFLOP/s)",
-                     promptTokens, prefillSeconds, prefillTokensPerSecond, prefillFlopsPerSecond / 1e9,
+        print(String(format: "model: %@ (%.2f GiB, %d layers, %d experts, top-%d), %d expert-parallel workers (%d pinned, %@ placement), %d streams, %@ kernels",
+                     self.model, Double(fileBytes) / Double(1 << 30), config.layerCount, config.expertCount, config.expertsPerToken,
+                     threadCount, afterDecode.filter(\.pinned).count, experts.strategy.rawValue, streams, InstructionSet.active.description))
+        print(String(format: "prefill: %d x %d tokens in %.3f s = %.1f tokens/s, %.1f GFLOP/s = %.0f%% of sgemm (%.1f GFLOP/s)",
+                     streams, promptTokens, prefillSeconds, prefillTokensPerSecond, prefillFlopsPerSecond / 1e9,
                      100 * prefillFlopsPerSecond / sgemm, sgemm / 1e9))
-        print(String(format: "decode: %d tokens, %.2f ms/token = %.2f tokens/s, %.1f MB read/token = %.1f GB/s = %.0f%% of bandwidth (%.1f GB/s)",
-                     decodeTokens, 1000 / decodeTokensPerSecond, decodeTokensPerSecond, bytesPerToken / 1e6,
+        print(String(format: "decode: %d steps of %d tokens, %.2f ms/step = %.2f tokens/s, %.1f MB weights+KV read/step = %.1f GB/s = %.0f%% of bandwidth (%.1f GB/s)",
+                     decodeTokens, streams, 1000 * decodeSeconds / Double(decodeTokens), decodeTokensPerSecond, bytesPerToken / 1e6,
                      decodeBytesPerSecond / 1e9, 100 * decodeBytesPerSecond / bandwidth, bandwidth / 1e9))
+        print("expert workers, prefill: " + prefillWorkers.text)
+        print("expert workers, decode:  " + decodeWorkers.text)
         print(String(format: "rss: %.2f GiB (checkpoint files %.2f GiB, mapped in place)", Double(rss) / Double(1 << 30),
                      Double(fileBytes) / Double(1 << 30)))
+    }
+
+    /// Per-worker expert-phase busy and idle time over one measured phase.
+    struct WorkerPhase {
+        let busy: [Double]
+        let idle: [Double]
+        let rows: [Int]
+        let wallSeconds: Double
+
+        init(before: [ExpertWorkerStats], after: [ExpertWorkerStats], wallSeconds: Double) {
+            busy = zip(before, after).map { $1.busySeconds - $0.busySeconds }
+            idle = zip(before, after).map { $1.idleSeconds - $0.idleSeconds }
+            rows = zip(before, after).map { $1.rowCount - $0.rowCount }
+            self.wallSeconds = wallSeconds
+        }
+
+        var text: String {
+            (0..<busy.count).map { w in
+                String(format: "w%d busy %.3f s idle %.3f s (busy/idle %.2f, %d rows)", w, busy[w], idle[w],
+                       busy[w] / max(idle[w], 1e-9), rows[w])
+            }.joined(separator: "; ") + String(format: "; expert phases %.0f%% of the wall time",
+                                                  100 * (busy.first.map { $0 + idle[0] } ?? 0) / wallSeconds)
+        }
+
+        var json: String {
+            "[" + (0..<busy.count).map { w in
+                "{\"busy_seconds\": \(busy[w]), \"idle_seconds\": \(idle[w]), \"rows\": \(rows[w])}"
+            }.joined(separator: ", ") + "]"
+        }
     }
 
     /// VmRSS of this process in bytes (0 if /proc is unavailable).

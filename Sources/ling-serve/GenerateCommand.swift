@@ -45,8 +45,10 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Print {\"token_ids\": [...], \"text\": \"...\", \"finish_reason\": \"stop\"|\"length\"}.")
     var json = false
 
-    @Option(help: "Compute threads (default: all online CPUs).")
+    @Option(help: "Compute threads (default: one per physical core); the same threads are the expert-parallel workers.")
     var threads: Int?
+
+    @OptionGroup var expertOptions: ExpertParallelOptions
 
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be >= 0") }
@@ -77,7 +79,7 @@ struct GenerateCommand: ParsableCommand {
             }
             guard !ids.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
         }
-        let model = try loadModel(directory: self.model, threads: threads)
+        let model = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads)).model
         let vocabularySize = model.config.vocabSize
         if let bad = ids.first(where: { $0 < 0 || $0 >= vocabularySize }) {
             throw ValidationError("token id \(bad) is outside the vocabulary (0..<\(vocabularySize))")
@@ -161,12 +163,12 @@ func parseTokenIds(_ text: String) throws -> [Int] {
     return ids
 }
 
-/// Loads a checkpoint, drawing a progress line on stderr when it is a terminal.
-func loadModel(directory: String, threads: Int?) throws -> LingModel {
-    let threadCount = threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+/// Loads a checkpoint with its expert-parallel workers (pinned compute threads, the calling thread being worker 0),
+/// drawing a progress line on stderr when it is a terminal.
+func loadModel(directory: String, setup: ExpertParallelSetup) throws -> (model: LingModel, experts: ExpertParallelExecutor) {
     let showProgress = isatty(STDERR_FILENO) != 0
     let start = Date()
-    let model = try LingModel(directory: directory, threadCount: threadCount) { done, total in
+    let model = try LingModel(directory: directory, workerCPUs: setup.cpus) { done, total in
         if showProgress {
             FileHandle.standardError.write(Data("\rloading \(directory): \(done)/\(total) files mapped".utf8))
         }
@@ -177,5 +179,6 @@ func loadModel(directory: String, threads: Int?) throws -> LingModel {
                                                    model.config.layerCount, model.hasMTP ? " + MTP" : "",
                                                    Date().timeIntervalSince(start)).utf8))
     }
-    return model
+    let experts = model.useExpertParallel(strategy: setup.placement, rebalanceInterval: setup.rebalanceTokens)
+    return (model, experts)
 }

@@ -12,6 +12,7 @@ struct LingServeCommand: AsyncParsableCommand {
             LogitsCommand.self,
             MakeModelCommand.self,
             BenchCommand.self,
+            ExpertStatsCommand.self,
             TokenizeCommand.self,
             DetokenizeCommand.self,
             TokenizerBenchCommand.self,

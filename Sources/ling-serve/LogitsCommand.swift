@@ -25,12 +25,14 @@ struct LogitsCommand: ParsableCommand {
     @Flag(help: "Also run the MTP layer and print mtp_logits.")
     var mtp = false
 
-    @Option(help: "Compute threads (default: all online CPUs).")
+    @Option(help: "Compute threads (default: one per physical core); the same threads are the expert-parallel workers.")
     var threads: Int?
+
+    @OptionGroup var expertOptions: ExpertParallelOptions
 
     func run() throws {
         let ids = try parseTokenIds(tokenIds)
-        let model = try loadModel(directory: self.model, threads: threads)
+        let model = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads)).model
         let blockSize = 16
         let blockCount = max(1, (ids.count + blockSize - 1) / blockSize)
         let kv = try model.makeKVStorage(blockCount: blockCount, blockSize: blockSize)

@@ -236,4 +236,21 @@ struct APIServerRoutingTests {
         #expect(text.contains(#"lingserve:spec_decode_num_accepted_tokens_per_pos_total{model_name="m",position="0"} 1"#))
         #expect(MetricsRegistry.ttftBuckets.count == 15 && MetricsRegistry.e2eBuckets.count == 13 && MetricsRegistry.itlBuckets.count == 14)
     }
+
+    @Test("Metrics: expert-parallel workers' busy/idle seconds, tokens, rows and experts, one series per worker")
+    func expertWorkers() {
+        let registry = MetricsRegistry(modelName: "m")
+        #expect(!registry.render().contains("expert_worker"))
+        registry.setExpertWorkers([
+            .init(busySeconds: 1.5, idleSeconds: 0.25, tokens: 10, rows: 40, experts: 16),
+            .init(busySeconds: 2, idleSeconds: 0, tokens: 7, rows: 24, experts: 17),
+        ])
+        let text = registry.render()
+        #expect(text.contains(#"lingserve:expert_worker_busy_seconds_total{model_name="m",worker="0"} 1.5"#))
+        #expect(text.contains(#"lingserve:expert_worker_idle_seconds_total{model_name="m",worker="1"} 0.0"#))
+        #expect(text.contains(#"lingserve:expert_worker_tokens_total{model_name="m",worker="1"} 7"#))
+        #expect(text.contains(#"lingserve:expert_worker_rows_total{model_name="m",worker="0"} 40"#))
+        #expect(text.contains(#"lingserve:expert_worker_experts{model_name="m",worker="1"} 17"#))
+        #expect(text.contains("# TYPE lingserve:expert_worker_experts gauge"))
+    }
 }

@@ -27,15 +27,17 @@ import Testing
     static let newTokenCount = 8
 
     private func run(
-        prompts: [[Int]], blockCount: Int, blockSize: Int, batchTokens: Int, prefixCaching: Bool
-    ) throws -> (outputs: [[Int]], preemptions: Int) {
+        prompts: [[Int]], blockCount: Int, blockSize: Int, batchTokens: Int, prefixCaching: Bool,
+        expertWorkers: Int? = nil
+    ) throws -> (outputs: [[Int]], preemptions: Int, metrics: EngineMetrics) {
         let path = Self.checkpoint
         let engine = try Engine(
             configuration: EngineConfiguration(
                 scheduler: SchedulerConfiguration(
                     maxBatchedTokenCount: batchTokens, maxRunningSequenceCount: 32, enablePrefixCaching: prefixCaching)),
             makeModel: {
-                let model = try LingModel(directory: path, threadCount: 2)
+                let model = try LingModel(directory: path, threadCount: expertWorkers ?? 2)
+                if expertWorkers != nil { model.useExpertParallel(strategy: .balanced, rebalanceInterval: 64) }
                 return try LingStepModel(model: model, kvBlockCount: blockCount, kvBlockSize: blockSize)
             })
         defer { engine.shutdown() }
@@ -54,7 +56,7 @@ import Testing
         }
         for _ in prompts { #expect(done.wait(timeout: .now() + 120) == .success) }
         let outputs = results.withLock { map in prompts.indices.map { map[$0] ?? [] } }
-        return (outputs, engine.metrics.preemptionCount)
+        return (outputs, engine.metrics.preemptionCount, engine.metrics)
     }
 
     /// Each prompt alone, one at a time, with a roomy cache: the reference.
@@ -66,6 +68,19 @@ import Testing
         try Self.prompts.map { prompt in
             try run(prompts: [prompt], blockCount: 64, blockSize: 16, batchTokens: 2048, prefixCaching: false).outputs[0]
         }
+    }
+
+    @Test("expert-parallel workers (3, balanced): the same tokens, and per-worker counters in the engine metrics")
+    func expertParallelEngine() throws {
+        let result = try run(prompts: Self.prompts, blockCount: 256, blockSize: 16, batchTokens: 64, prefixCaching: true,
+                             expertWorkers: 3)
+        for index in Self.prompts.indices {
+            #expect(result.outputs[index] == Self.alone[index], "request \(index)")
+        }
+        let workers = result.metrics.expertWorkers
+        #expect(workers.count == 3)
+        #expect(workers.allSatisfy { $0.rowCount > 0 && $0.tokenCount > 0 && $0.busySeconds > 0 && $0.expertCount > 0 })
+        #expect(workers.reduce(0) { $0 + $1.tokenCount } <= workers.reduce(0) { $0 + $1.rowCount })
     }
 
     @Test(arguments: [(1, true), (7, true), (64, true), (64, false)])

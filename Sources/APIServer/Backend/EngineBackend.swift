@@ -103,6 +103,12 @@ public final class EngineBackend: GenerationBackend {
             return delta
         }
         if delta.0 > 0 || delta.1 > 0 { metrics.addPrefixCache(queries: delta.0, hits: delta.1) }
+        if !snapshot.expertWorkers.isEmpty {
+            metrics.setExpertWorkers(snapshot.expertWorkers.map {
+                MetricsRegistry.ExpertWorker(busySeconds: $0.busySeconds, idleSeconds: $0.idleSeconds,
+                                             tokens: UInt64($0.tokenCount), rows: UInt64($0.rowCount), experts: $0.expertCount)
+            })
+        }
     }
 
     public func submit(_ request: GenerationRequest) -> AdmissionResult {

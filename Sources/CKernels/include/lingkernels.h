@@ -80,6 +80,14 @@ typedef void (*lk_task_fn)(void *context, int worker, int workerCount);
 
 /// threadCount >= 1 (1 = no extra threads). pinToCores != 0 pins worker k to CPU k (Linux).
 lk_pool *lk_pool_create(int threadCount, int pinToCores);
+/// threadCount >= 1; cpus (NULL: no pinning) lists the CPU of each worker, cpus[0] being the calling thread's;
+/// -1 leaves that worker unpinned. A failed pin is not an error: the worker runs wherever the kernel puts it.
+lk_pool *lk_pool_create_on(int threadCount, const int *cpus);
+/// CPUs in the calling thread's affinity mask, ascending, written to cpus[0..<min(count, capacity)]; returns the
+/// count, or -1 when the mask cannot be read.
+int lk_allowed_cpus(int *cpus, int capacity);
+/// 1 when `worker` was pinned to its CPU (worker 0 = the thread that created the pool).
+int lk_pool_worker_pinned(const lk_pool *pool, int worker);
 void lk_pool_destroy(lk_pool *pool);
 int lk_pool_size(const lk_pool *pool);
 /// Runs task(context, k, N) for k = 0..<N concurrently and returns when all are done.

@@ -308,6 +308,7 @@ public final class Engine: Sendable {
             metrics.prefixQueryTokenCount = scheduler.blockPool.prefixQueryTokenCount
             metrics.prefixHitTokenCount = scheduler.blockPool.prefixHitTokenCount
             metrics.preemptionCount = scheduler.preemptionCount
+            metrics.expertWorkers = model.expertWorkers
             let snapshot = metrics
             shared.withLock { $0.metrics = snapshot }
         }

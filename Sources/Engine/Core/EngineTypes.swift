@@ -1,4 +1,5 @@
 import KVCache
+import Models
 
 /// A generation request in token ids: what the engine runs, with no text anywhere.
 public struct EngineRequest: Sendable {
@@ -78,4 +79,6 @@ public struct EngineMetrics: Sendable, Equatable {
     public var lastStepTime = 0.0
     public var lastStepTokenCount = 0
     public var lastStepSequenceCount = 0
+    /// Expert-parallel workers: busy/idle seconds of the expert phases, tokens and rows received, experts held.
+    public var expertWorkers: [ExpertWorkerStats] = []
 }

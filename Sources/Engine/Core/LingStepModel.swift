@@ -9,6 +9,9 @@ public final class LingStepModel: StepModel {
     public var vocabularySize: Int { model.config.vocabSize }
     public var kvBlockCount: Int { kv.blockCount }
     public var kvBlockSize: Int { kv.blockSize }
+    public var expertWorkers: [ExpertWorkerStats] {
+        (model.expertExecutor as? ExpertParallelExecutor)?.workerStats ?? []
+    }
 
     // Reused across steps: the batch description is rebuilt in place. // [tokenCount]
     private var tokenIds: [Int32] = []

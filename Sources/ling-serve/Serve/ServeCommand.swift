@@ -47,6 +47,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long) var blockSize: String?
     @Option(name: .long, help: "true or false.") var enablePrefixCaching: String?
     @Option(name: .long) var threads: String?
+    @Option(name: .long) var expertParallel: String?
+    @Option(name: .long) var expertPlacement: String?
+    @Option(name: .long) var expertRebalanceTokens: String?
     @Option(name: .long) var maxN: String?
     @Option(name: .long) var defaultTemperature: String?
     @Option(name: .long) var defaultTopP: String?
@@ -73,7 +76,8 @@ struct ServeCommand: AsyncParsableCommand {
             ("max-output-tokens", maxOutputTokens), ("max-batched-tokens", maxBatchedTokens), ("max-num-seqs", maxNumSeqs),
             ("max-queued-requests", maxQueuedRequests), ("max-queued-tokens", maxQueuedTokens),
             ("kv-cache-memory", kvCacheMemory), ("kv-cache-dtype", kvCacheDtype), ("block-size", blockSize),
-            ("enable-prefix-caching", enablePrefixCaching), ("threads", threads), ("max-n", maxN),
+            ("enable-prefix-caching", enablePrefixCaching), ("threads", threads), ("expert-parallel", expertParallel),
+            ("expert-placement", expertPlacement), ("expert-rebalance-tokens", expertRebalanceTokens), ("max-n", maxN),
             ("default-temperature", defaultTemperature), ("default-top-p", defaultTopP),
             ("default-repetition-penalty", defaultRepetitionPenalty), ("max-body-bytes", maxBodyBytes),
             ("max-header-bytes", maxHeaderBytes), ("max-header-count", maxHeaderCount),
@@ -151,7 +155,10 @@ struct ServerLaunch {
         let bytesPerBlock = 2 * layerCount * settings.blockSize * config.kvHeadCount * config.headSize * kvElementSize
         let kvBlockCount = max(4, try Self.parseMemory(settings.kvCacheMemory) / bytesPerBlock)
         let maxModelLength = min(settings.maxModelLen ?? config.maxPositionEmbeddings, kvBlockCount * settings.blockSize)
-        let threadCount = settings.threads > 0 ? settings.threads : ProcessInfo.processInfo.activeProcessorCount
+        let expertSetup = try ExpertParallelSetup(
+            workers: settings.expertParallel > 0 ? settings.expertParallel : nil, threads: settings.threads > 0 ? settings.threads : nil,
+            placement: ExpertPlacementStrategy(rawValue: settings.expertPlacement) ?? ExpertParallelSetup.defaultPlacement,
+            rebalanceTokens: settings.expertRebalanceTokens)
         let directory = modelDirectory
         let blockSize = settings.blockSize
         let precision: KVStorage.Precision = settings.kvCacheDtype == "bf16" ? .bf16 : .f32
@@ -161,12 +168,13 @@ struct ServerLaunch {
                     maxBatchedTokenCount: settings.maxBatchedTokens, maxRunningSequenceCount: settings.maxNumSeqs,
                     maxModelLength: maxModelLength, enablePrefixCaching: settings.enablePrefixCaching)),
             makeModel: {
-                let model = try loadModel(directory: directory, threads: threadCount)
+                let model = try loadModel(directory: directory, setup: expertSetup).model
                 return try LingStepModel(model: model, kvBlockCount: kvBlockCount, kvBlockSize: blockSize, precision: precision)
             })
         log.info(
             "model loaded: \(config.layerCount) layers, vocab \(config.vocabSize), KV cache \(kvBlockCount) blocks of \(blockSize) "
-                + "(\((kvBlockCount * bytesPerBlock) >> 20) MiB, \(settings.kvCacheDtype)), max model length \(maxModelLength)")
+                + "(\((kvBlockCount * bytesPerBlock) >> 20) MiB, \(settings.kvCacheDtype)), max model length \(maxModelLength), "
+                + "\(expertSetup.workerCount) expert-parallel workers on CPUs \(expertSetup.cpus) (\(settings.expertPlacement) placement)")
 
         var apiKeys = settings.apiKeys
         if let file = settings.apiKeyFile {

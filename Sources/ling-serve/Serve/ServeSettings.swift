@@ -25,6 +25,9 @@ struct ServeSettings: Sendable, Equatable {
     var blockSize = 16
     var enablePrefixCaching = true
     var threads = 0
+    var expertParallel = 0
+    var expertPlacement = "balanced"
+    var expertRebalanceTokens = 1024
     var maxN = 8
     var defaultTemperature: Double = 1.0
     var defaultTopP: Double = 1.0
@@ -71,7 +74,10 @@ struct ServeSettings: Sendable, Equatable {
         key("kv-cache-dtype", "KV cache element type: f32 or bf16.", \.kvCacheDtype, choices: ["f32", "bf16"]),
         key("block-size", "Tokens per KV block.", \.blockSize, range: 1...1024),
         key("enable-prefix-caching", "Reuse the KV blocks of repeated prompt prefixes.", \.enablePrefixCaching),
-        key("threads", "Compute threads (0 = one per core).", \.threads, range: 0...1024),
+        key("threads", "Compute threads (0 = one per physical core); they are also the expert-parallel workers.", \.threads, range: 0...1024),
+        key("expert-parallel", "Expert-parallel workers, each a compute thread pinned to a physical core that owns a share of every MoE layer's experts (0 = threads, else one per physical core).", \.expertParallel, range: 0...1024),
+        key("expert-placement", "How experts are spread over the workers: contiguous, round-robin, or balanced (re-placed from counted expert loads, hottest experts replicated).", \.expertPlacement, choices: ["contiguous", "round-robin", "balanced"]),
+        key("expert-rebalance-tokens", "Balanced placement: re-place a layer's experts every this many routed tokens.", \.expertRebalanceTokens, range: 1...Int.max),
         key("max-n", "Largest `n` (choices per request).", \.maxN, range: 1...128),
         key("default-temperature", "Temperature when a request gives none.", \.defaultTemperature),
         key("default-top-p", "top_p when a request gives none.", \.defaultTopP),

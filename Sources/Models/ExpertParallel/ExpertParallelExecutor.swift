@@ -1,0 +1,221 @@
+import Foundation
+import Tensors
+
+/// What one expert-parallel worker has done since the executor started.
+public struct ExpertWorkerStats: Sendable, Equatable {
+    /// Whether the worker's thread is pinned to its CPU.
+    public var pinned: Bool
+    /// Seconds spent on expert work (receiving tokens, evaluating experts, returning outputs).
+    public var busySeconds: Double
+    /// Seconds of the expert phases spent waiting for the other workers to finish.
+    public var idleSeconds: Double
+    /// Tokens received: a token counts once per layer however many of the worker's experts it chose.
+    public var tokenCount: Int
+    /// (token, expert) rows evaluated.
+    public var rowCount: Int
+    /// Experts held now, summed over the MoE layers (replicas included).
+    public var expertCount: Int
+
+    public init(pinned: Bool, busySeconds: Double, idleSeconds: Double, tokenCount: Int, rowCount: Int, expertCount: Int) {
+        self.pinned = pinned
+        self.busySeconds = busySeconds
+        self.idleSeconds = idleSeconds
+        self.tokenCount = tokenCount
+        self.rowCount = rowCount
+        self.expertCount = expertCount
+    }
+}
+
+/// Expert parallelism over the model's `ComputePool`: pool worker w is expert worker w, owning a set of experts of
+/// every MoE layer (its pages first-touched from its own thread). Per MoE layer the coordinator (the model's
+/// thread) plans which rows go where, then every worker receives its tokens, evaluates its experts and returns
+/// the rows to their places, all in one pool job; the model combines the rows with the routing weights in a fixed
+/// order. Attention, dense layers and the shared expert run tensor-parallel on the same pool threads.
+///
+/// The output is bit-identical to `LocalExpertExecutor`'s for any worker count and placement: each row is one
+/// token through one expert with batch-invariant kernels, and where it is computed does not change its bits.
+public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
+    public let strategy: ExpertPlacementStrategy
+    /// Balanced only: a layer is re-placed each time this many more tokens have been routed through it.
+    public let rebalanceInterval: Int
+    public let replicateHotExperts: Bool
+    public var workerCount: Int { pool.threadCount }
+
+    private let pool: ComputePool
+    private let expertCount: Int
+    private let expertsPerToken: Int
+    /// experts[layer]: routed experts of each layer slot (decoder layers, then MTP), empty for dense layers.
+    private let experts: [[SwiGLUWeights]]
+    private var placements: [LayerPlacement]
+    private let workers: [any ExpertWorker]
+    private let dispatches: [ExpertDispatch]
+    private let combines: [ExpertCombine]
+    // Coordinator-side bookkeeping per worker (never part of a message).
+    private let sourceTokens: [ScratchArray<Int32>]   // [tokens sent] index of each sent token in the layer input
+    private let returnRows: [ScratchArray<Int32>]     // [rows sent] assignment row (t * K + k) of each dispatched row
+    private let tokenSlot = ScratchArray<Int32>()     // [workerCount, tokenCount] position of token t in w's dispatch
+    /// Per worker, 8 words apart (no false sharing): busy ns, idle ns, tokens, rows.
+    private let counters = ScratchArray<UInt64>()
+    private static let counterStride = 8
+    /// loads[layer][e]: rows routed to expert e so far.
+    private var loads: [[Int]]
+    private var tokensSincePlacement: [Int]
+
+    init(model: LingModel, strategy: ExpertPlacementStrategy, rebalanceInterval: Int, replicateHotExperts: Bool) {
+        pool = model.pool
+        self.strategy = strategy
+        self.rebalanceInterval = max(1, rebalanceInterval)
+        self.replicateHotExperts = replicateHotExperts
+        expertCount = model.config.expertCount
+        expertsPerToken = model.config.expertsPerToken
+        experts = model.routedExpertsByLayer
+        let n = pool.threadCount
+        let initial = strategy == .roundRobin
+            ? LayerPlacement.roundRobin(expertCount: expertCount, workerCount: n)
+            : LayerPlacement.contiguous(expertCount: expertCount, workerCount: n)
+        placements = [LayerPlacement](repeating: initial, count: experts.count)
+        workers = (0..<n).map { _ in LocalExpertWorker(experts: model.routedExpertsByLayer) }
+        dispatches = (0..<n).map { _ in ExpertDispatch() }
+        combines = (0..<n).map { _ in ExpertCombine() }
+        sourceTokens = (0..<n).map { _ in ScratchArray<Int32>() }
+        returnRows = (0..<n).map { _ in ScratchArray<Int32>() }
+        counters.reserve(n * Self.counterStride)
+        counters.pointer.initialize(repeating: 0, count: n * Self.counterStride)
+        loads = [[Int]](repeating: [Int](repeating: 0, count: model.config.expertCount), count: experts.count)
+        tokensSincePlacement = [Int](repeating: 0, count: experts.count)
+        firstTouch()
+    }
+
+    /// Each worker faults in the pages of the experts it owns, from its own (pinned) thread.
+    private func firstTouch() {
+        let sinks = ScratchArray<UInt8>(capacity: pool.threadCount * 64)
+        pool.run { worker, _ in
+            var checksum: UInt8 = 0
+            for (layer, layerExperts) in self.experts.enumerated() {
+                for (e, expert) in layerExperts.enumerated() where self.placements[layer].owners[e].contains(worker) {
+                    for matrix in [expert.gate, expert.up, expert.down] {
+                        checksum ^= MemoryPages.touch(matrix.base, byteCount: matrix.byteCount)
+                    }
+                }
+            }
+            sinks.pointer[worker * 64] = checksum
+        }
+    }
+
+    /// The current placement of a layer slot (decoder layer index, or layerCount for the MTP layer).
+    public func placement(layer: Int) -> LayerPlacement { placements[layer] }
+
+    /// Rows routed to each expert of `layer` since the executor started ([] for a dense layer).
+    public func expertLoads(layer: Int) -> [Int] { experts[layer].isEmpty ? [] : loads[layer] }
+
+    /// Layer slots that have routed experts.
+    public var moeLayers: [Int] { experts.indices.filter { !experts[$0].isEmpty } }
+
+    public var workerStats: [ExpertWorkerStats] {
+        var experts = [Int](repeating: 0, count: workerCount)
+        for layer in moeLayers {
+            for (w, count) in placements[layer].workerExpertCounts.enumerated() { experts[w] += count }
+        }
+        return (0..<workerCount).map { w in
+            let c = counters.pointer + w * Self.counterStride
+            return ExpertWorkerStats(pinned: pool.isPinned(worker: w), busySeconds: Double(c[0]) * 1e-9,
+                                     idleSeconds: Double(c[1]) * 1e-9, tokenCount: Int(c[2]), rowCount: Int(c[3]),
+                                     expertCount: experts[w])
+        }
+    }
+
+    public func run(layer: Int, experts layerExperts: [SwiGLUWeights], input: UnsafePointer<Float>, tokenCount: Int,
+                    hiddenSize: Int, groups: ExpertGroups, output: UnsafeMutablePointer<Float>) {
+        let n = workerCount
+        let k = groups.expertsPerToken
+        for e in 0..<groups.expertCount { loads[layer][e] += groups.rows(of: e).count }
+        if strategy == .balanced {
+            tokensSincePlacement[layer] += tokenCount
+            if tokensSincePlacement[layer] >= rebalanceInterval {
+                tokensSincePlacement[layer] = 0
+                placements[layer] = LayerPlacement.balanced(loads: loads[layer], workerCount: n, replicate: replicateHotExperts)
+            }
+        }
+        plan(layer: layer, tokenCount: tokenCount, hiddenSize: hiddenSize, groups: groups, k: k)
+
+        let phaseStart = Self.nanoseconds()
+        pool.run { worker, _ in
+            let start = Self.nanoseconds()
+            let dispatch = self.dispatches[worker]
+            let combine = self.combines[worker]
+            // Transport, send side: the tokens this worker needs.
+            let sources = self.sourceTokens[worker].pointer
+            let tokens = dispatch.tokenBuffer.pointer
+            for i in 0..<dispatch.tokenCount {
+                (tokens + i * hiddenSize).update(from: input + Int(sources[i]) * hiddenSize, count: hiddenSize)
+            }
+            self.workers[worker].process(dispatch, into: combine)
+            // Transport, return side: each output row to its assignment row.
+            let targets = self.returnRows[worker].pointer
+            for i in 0..<combine.rowCount {
+                (output + Int(targets[i]) * hiddenSize).update(from: combine.outputs + i * hiddenSize, count: hiddenSize)
+            }
+            let c = self.counters.pointer + worker * Self.counterStride
+            c[0] &+= Self.nanoseconds() &- start
+            c[2] &+= UInt64(dispatch.tokenCount)
+            c[3] &+= UInt64(dispatch.rowCount)
+        }
+        let phase = Self.nanoseconds() &- phaseStart
+        for w in 0..<n {
+            let c = counters.pointer + w * Self.counterStride
+            c[1] &+= phase &- min(phase, c[0] &- c[4])
+            c[4] = c[0]   // busy ns at the end of the previous phase
+        }
+    }
+
+    /// Fills every worker's dispatch (segments, row tokens) and the coordinator's return addresses. Rows of expert e
+    /// are split between its replicas in order; a token goes to a worker once whatever number of its rows land there.
+    private func plan(layer: Int, tokenCount: Int, hiddenSize: Int, groups: ExpertGroups, k: Int) {
+        let n = workerCount
+        let placement = placements[layer]
+        tokenSlot.reserve(n * tokenCount)
+        tokenSlot.pointer.initialize(repeating: -1, count: n * tokenCount)
+        for w in 0..<n {
+            dispatches[w].reserve(hiddenSize: hiddenSize, tokenCount: tokenCount, rowCount: tokenCount * k, expertCount: expertCount)
+            dispatches[w].layer = layer
+            dispatches[w].hiddenSize = hiddenSize
+            dispatches[w].tokenCount = 0
+            dispatches[w].segmentCount = 0
+            dispatches[w].rowCount = 0
+            sourceTokens[w].reserve(tokenCount)
+            returnRows[w].reserve(tokenCount * k)
+        }
+        for e in 0..<groups.expertCount {
+            let rows = groups.rows(of: e)
+            if rows.isEmpty { continue }
+            let owners = placement.owners[e]
+            for (replica, w) in owners.enumerated() {
+                let range = LayerPlacement.rowRange(rows.count, replica: replica, of: owners.count)
+                if range.isEmpty { continue }
+                let dispatch = dispatches[w]
+                dispatch.segmentExpertBuffer.pointer[dispatch.segmentCount] = Int32(e)
+                dispatch.segmentRowBuffer.pointer[dispatch.segmentCount] = Int32(range.count)
+                dispatch.segmentCount += 1
+                let slots = tokenSlot.pointer + w * tokenCount
+                for row in rows[range] {
+                    let t = Int(row) / k
+                    if slots[t] < 0 {
+                        slots[t] = Int32(dispatch.tokenCount)
+                        sourceTokens[w].pointer[dispatch.tokenCount] = Int32(t)
+                        dispatch.tokenCount += 1
+                    }
+                    dispatch.rowTokenBuffer.pointer[dispatch.rowCount] = slots[t]
+                    returnRows[w].pointer[dispatch.rowCount] = row
+                    dispatch.rowCount += 1
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func nanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+}

@@ -1,0 +1,46 @@
+import Tensors
+
+/// An expert worker in this process: runs each segment as grouped GEMMs (gate, up, SwiGLU, down) over the
+/// segment's rows with the batch-invariant kernels, reading the experts' weights where the checkpoint is mapped.
+public final class LocalExpertWorker: ExpertWorker, @unchecked Sendable {
+    /// experts[layer][e]: routed experts of each layer slot (empty for dense layers).
+    private let experts: [[SwiGLUWeights]]
+    private let gathered = ScratchArray<Float>()   // [segment rows, hiddenSize]
+    private let gate = ScratchArray<Float>()       // [segment rows, intermediateSize]
+    private let up = ScratchArray<Float>()         // [segment rows, intermediateSize]
+
+    init(experts: [[SwiGLUWeights]]) {
+        self.experts = experts
+    }
+
+    public func process(_ dispatch: ExpertDispatch, into combine: ExpertCombine) {
+        let hiddenSize = dispatch.hiddenSize
+        let layerExperts = experts[dispatch.layer]
+        let width = layerExperts.first?.gate.rowCount ?? 0
+        var largest = 0
+        for s in 0..<dispatch.segmentCount { largest = max(largest, Int(dispatch.segmentRowCounts[s])) }
+        gathered.reserve(largest * hiddenSize)
+        gate.reserve(largest * width)
+        up.reserve(largest * width)
+        combine.outputBuffer.reserve(dispatch.rowCount * hiddenSize)
+        combine.rowCount = dispatch.rowCount
+        let x = gathered.pointer
+        let g = gate.pointer
+        let u = up.pointer
+        var row = 0
+        for s in 0..<dispatch.segmentCount {
+            let n = Int(dispatch.segmentRowCounts[s])
+            let expert = layerExperts[Int(dispatch.segmentExperts[s])]
+            for i in 0..<n {
+                (x + i * hiddenSize).update(from: dispatch.tokens + Int(dispatch.rowTokens[row + i]) * hiddenSize,
+                                            count: hiddenSize)
+            }
+            let out = combine.outputs + row * hiddenSize   // [n, hiddenSize]
+            Kernels.linear(g, yStride: width, x, xStride: hiddenSize, expert.gate, tokenCount: n, rows: 0..<width)
+            Kernels.linear(u, yStride: width, x, xStride: hiddenSize, expert.up, tokenCount: n, rows: 0..<width)
+            swiGLUActivate(g, u, count: n * width)
+            Kernels.linear(out, yStride: hiddenSize, g, xStride: width, expert.down, tokenCount: n, rows: 0..<hiddenSize)
+            row += n
+        }
+    }
+}
