@@ -15,6 +15,9 @@ struct ExpertParallelOptions: ParsableArguments {
     @Option(name: .customLong("expert-rebalance-tokens"), help: "Balanced placement: re-place a layer every this many routed tokens.")
     var expertRebalanceTokens = ExpertParallelSetup.defaultRebalanceTokens
 
+    @Option(name: .customLong("pin-workers"), help: "Pin each worker thread to its core: true or false (false suits machines shared with other busy processes).")
+    var pinWorkers = true
+
     func validate() throws {
         if let expertParallel, expertParallel < 1 { throw ValidationError("--expert-parallel must be >= 1") }
         guard ExpertPlacementStrategy(rawValue: expertPlacement) != nil else {
@@ -27,7 +30,7 @@ struct ExpertParallelOptions: ParsableArguments {
     func setup(threads: Int?) throws -> ExpertParallelSetup {
         try ExpertParallelSetup(workers: expertParallel, threads: threads,
                                 placement: ExpertPlacementStrategy(rawValue: expertPlacement) ?? ExpertParallelSetup.defaultPlacement,
-                                rebalanceTokens: expertRebalanceTokens)
+                                rebalanceTokens: expertRebalanceTokens, pin: pinWorkers)
     }
 }
 
@@ -44,7 +47,7 @@ struct ExpertParallelSetup: Sendable {
 
     /// workers (nil = threads, else one per physical core). Workers beyond the physical cores take the remaining
     /// allowed CPUs (SMT siblings), then run unpinned.
-    init(workers: Int?, threads: Int?, placement: ExpertPlacementStrategy, rebalanceTokens: Int) throws {
+    init(workers: Int?, threads: Int?, placement: ExpertPlacementStrategy, rebalanceTokens: Int, pin: Bool = true) throws {
         if let workers, let threads, workers != threads {
             throw ValidationError("--threads \(threads) and --expert-parallel \(workers) name the same compute threads: give one")
         }
@@ -54,7 +57,7 @@ struct ExpertParallelSetup: Sendable {
         let others = CPUTopology.allowedCPUs().filter { !cores.contains($0) }
         let order = cores + others
         workerCount = count
-        cpus = (0..<count).map { $0 < order.count ? order[$0] : -1 }
+        cpus = (0..<count).map { pin && $0 < order.count ? order[$0] : -1 }
         self.placement = placement
         self.rebalanceTokens = rebalanceTokens
     }

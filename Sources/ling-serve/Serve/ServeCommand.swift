@@ -50,6 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long) var expertParallel: String?
     @Option(name: .long) var expertPlacement: String?
     @Option(name: .long) var expertRebalanceTokens: String?
+    @Option(name: .long, help: "true or false.") var pinWorkers: String?
     @Option(name: .long) var maxN: String?
     @Option(name: .long) var defaultTemperature: String?
     @Option(name: .long) var defaultTopP: String?
@@ -77,7 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("max-queued-requests", maxQueuedRequests), ("max-queued-tokens", maxQueuedTokens),
             ("kv-cache-memory", kvCacheMemory), ("kv-cache-dtype", kvCacheDtype), ("block-size", blockSize),
             ("enable-prefix-caching", enablePrefixCaching), ("threads", threads), ("expert-parallel", expertParallel),
-            ("expert-placement", expertPlacement), ("expert-rebalance-tokens", expertRebalanceTokens), ("max-n", maxN),
+            ("expert-placement", expertPlacement), ("expert-rebalance-tokens", expertRebalanceTokens), ("pin-workers", pinWorkers), ("max-n", maxN),
             ("default-temperature", defaultTemperature), ("default-top-p", defaultTopP),
             ("default-repetition-penalty", defaultRepetitionPenalty), ("max-body-bytes", maxBodyBytes),
             ("max-header-bytes", maxHeaderBytes), ("max-header-count", maxHeaderCount),
@@ -158,7 +159,7 @@ struct ServerLaunch {
         let expertSetup = try ExpertParallelSetup(
             workers: settings.expertParallel > 0 ? settings.expertParallel : nil, threads: settings.threads > 0 ? settings.threads : nil,
             placement: ExpertPlacementStrategy(rawValue: settings.expertPlacement) ?? ExpertParallelSetup.defaultPlacement,
-            rebalanceTokens: settings.expertRebalanceTokens)
+            rebalanceTokens: settings.expertRebalanceTokens, pin: settings.pinWorkers)
         let directory = modelDirectory
         let blockSize = settings.blockSize
         let precision: KVStorage.Precision = settings.kvCacheDtype == "bf16" ? .bf16 : .f32

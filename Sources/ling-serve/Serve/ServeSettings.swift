@@ -28,6 +28,7 @@ struct ServeSettings: Sendable, Equatable {
     var expertParallel = 0
     var expertPlacement = "balanced"
     var expertRebalanceTokens = 1024
+    var pinWorkers = true
     var maxN = 8
     var defaultTemperature: Double = 1.0
     var defaultTopP: Double = 1.0
@@ -77,6 +78,7 @@ struct ServeSettings: Sendable, Equatable {
         key("threads", "Compute threads (0 = one per physical core); they are also the expert-parallel workers.", \.threads, range: 0...1024),
         key("expert-parallel", "Expert-parallel workers, each a compute thread pinned to a physical core that owns a share of every MoE layer's experts (0 = threads, else one per physical core).", \.expertParallel, range: 0...1024),
         key("expert-placement", "How experts are spread over the workers: contiguous, round-robin, or balanced (re-placed from counted expert loads, hottest experts replicated).", \.expertPlacement, choices: ["contiguous", "round-robin", "balanced"]),
+        key("pin-workers", "Pin each compute/expert worker thread to its core (turn off on machines shared with other busy processes).", \.pinWorkers),
         key("expert-rebalance-tokens", "Balanced placement: re-place a layer's experts every this many routed tokens.", \.expertRebalanceTokens, range: 1...Int.max),
         key("max-n", "Largest `n` (choices per request).", \.maxN, range: 1...128),
         key("default-temperature", "Temperature when a request gives none.", \.defaultTemperature),
