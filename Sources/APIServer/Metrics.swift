@@ -41,9 +41,11 @@ public final class MetricsRegistry: Sendable {
         public var idleSeconds: Double
         public var tokens: UInt64
         public var rows: UInt64
+        public var sharedRows: UInt64
         public var experts: Int
 
-        public init(busySeconds: Double, idleSeconds: Double, tokens: UInt64, rows: UInt64, experts: Int) {
+        public init(busySeconds: Double, idleSeconds: Double, tokens: UInt64, rows: UInt64, sharedRows: UInt64 = 0, experts: Int) {
+            self.sharedRows = sharedRows
             self.busySeconds = busySeconds
             self.idleSeconds = idleSeconds
             self.tokens = tokens
@@ -189,7 +191,8 @@ public final class MetricsRegistry: Sendable {
                 Self.format($0.idleSeconds)
             }
             series("expert_worker_tokens_total", "counter", "Tokens dispatched to a worker (once per MoE layer).") { "\($0.tokens)" }
-            series("expert_worker_rows_total", "counter", "(token, expert) rows a worker evaluated.") { "\($0.rows)" }
+            series("expert_worker_rows_total", "counter", "(token, routed expert) rows a worker evaluated.") { "\($0.rows)" }
+            series("expert_worker_shared_rows_total", "counter", "Shared-expert rows a worker evaluated.") { "\($0.sharedRows)" }
             series("expert_worker_experts", "gauge", "Experts a worker holds, summed over MoE layers (replicas included).") {
                 "\($0.experts)"
             }

@@ -17,15 +17,28 @@ public struct ExpertGroups: @unchecked Sendable {
     }
 }
 
-/// Runs the routed experts of one MoE layer. The model computes the routing, hands over the token groups, and
-/// combines the outputs itself in a fixed order; an executor only evaluates experts. The local executor runs the
-/// grouped GEMMs on this machine; an expert-parallel one can ship groups to the workers owning those experts.
+/// The shared expert of an MoE layer, evaluated with the routed ones: output[t] = SwiGLU_shared(input[t]) for
+/// every token. output: [tokenCount, hiddenSize].
+public struct SharedExpertJob: @unchecked Sendable {
+    public let weights: SwiGLUWeights
+    public let output: UnsafeMutablePointer<Float>
+
+    public init(weights: SwiGLUWeights, output: UnsafeMutablePointer<Float>) {
+        self.weights = weights
+        self.output = output
+    }
+}
+
+/// Runs the experts of one MoE layer. The model computes the routing, hands over the token groups, and combines
+/// the outputs itself in a fixed order; an executor only evaluates experts. The local executor runs the grouped
+/// GEMMs on this machine; an expert-parallel one ships groups to the workers owning those experts.
 public protocol ExpertExecutor: AnyObject {
-    /// For every expert e and every row r of its group: output[r] = SwiGLU_e(input[r / expertsPerToken]).
+    /// For every expert e and every row r of its group: output[r] = SwiGLU_e(input[r / expertsPerToken]), and the
+    /// shared expert over every token when `shared` is given.
     /// - input: [tokenCount, hiddenSize]; output: [tokenCount * expertsPerToken, hiddenSize].
     /// Rows must be bit-identical whatever other tokens are in the call (use batch-invariant kernels).
-    func run(layer: Int, experts: [SwiGLUWeights], input: UnsafePointer<Float>, tokenCount: Int, hiddenSize: Int,
-             groups: ExpertGroups, output: UnsafeMutablePointer<Float>)
+    func run(layer: Int, experts: [SwiGLUWeights], shared: SharedExpertJob?, input: UnsafePointer<Float>, tokenCount: Int,
+             hiddenSize: Int, groups: ExpertGroups, output: UnsafeMutablePointer<Float>)
 }
 
 /// Evaluates experts on the local `ComputePool`: the active experts are split across the workers (balanced by
@@ -37,6 +50,8 @@ public final class LocalExpertExecutor: ExpertExecutor, @unchecked Sendable {
     private var up: [ScratchArray<Float>]         // per worker [tokenCount, intermediateSize]
     private var down: [ScratchArray<Float>]       // per worker [tokenCount, hiddenSize]
     private let assignment = ScratchArray<Int32>() // [expertCount] worker of each expert, -1 if idle
+    private let sharedGate = ScratchArray<Float>()  // [tokenCount, shared intermediateSize]
+    private let sharedUp = ScratchArray<Float>()    // [tokenCount, shared intermediateSize]
 
     public init(pool: ComputePool) {
         self.pool = pool
@@ -47,8 +62,22 @@ public final class LocalExpertExecutor: ExpertExecutor, @unchecked Sendable {
         down = (0..<workers).map { _ in ScratchArray<Float>() }
     }
 
-    public func run(layer: Int, experts: [SwiGLUWeights], input: UnsafePointer<Float>, tokenCount: Int, hiddenSize: Int,
-                    groups: ExpertGroups, output: UnsafeMutablePointer<Float>) {
+    public func run(layer: Int, experts: [SwiGLUWeights], shared: SharedExpertJob?, input: UnsafePointer<Float>,
+                    tokenCount: Int, hiddenSize: Int, groups: ExpertGroups, output: UnsafeMutablePointer<Float>) {
+        runRouted(experts: experts, input: input, tokenCount: tokenCount, hiddenSize: hiddenSize, groups: groups, output: output)
+        guard let shared else { return }
+        // The shared expert tensor-parallel over the pool (split by output rows: same bits as one thread).
+        let width = shared.weights.gate.rowCount
+        sharedGate.reserve(tokenCount * width)
+        sharedUp.reserve(tokenCount * width)
+        pool.linear(sharedGate.pointer, yStride: width, input, xStride: hiddenSize, shared.weights.gate, tokenCount: tokenCount)
+        pool.linear(sharedUp.pointer, yStride: width, input, xStride: hiddenSize, shared.weights.up, tokenCount: tokenCount)
+        swiGLUActivate(sharedGate.pointer, sharedUp.pointer, count: tokenCount * width)
+        pool.linear(shared.output, yStride: hiddenSize, sharedGate.pointer, xStride: width, shared.weights.down, tokenCount: tokenCount)
+    }
+
+    private func runRouted(experts: [SwiGLUWeights], input: UnsafePointer<Float>, tokenCount: Int, hiddenSize: Int,
+                           groups: ExpertGroups, output: UnsafeMutablePointer<Float>) {
         let workerCount = pool.threadCount
         let width = experts.first?.gate.rowCount ?? 0
         for w in 0..<workerCount {

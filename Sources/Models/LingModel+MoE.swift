@@ -40,7 +40,9 @@ extension LingModel {
         offsets[0] = 0
 
         let expertOutput = scratch.expertOutput.pointer   // [tokenCount * k, hiddenSize]
-        expertExecutor.run(layer: layer, experts: moe.experts, input: input, tokenCount: tokenCount, hiddenSize: hiddenSize,
+        let sharedOutput = scratch.shared.pointer   // [tokenCount, hiddenSize]
+        expertExecutor.run(layer: layer, experts: moe.experts, shared: moe.shared.map { SharedExpertJob(weights: $0, output: sharedOutput) },
+                           input: input, tokenCount: tokenCount, hiddenSize: hiddenSize,
                            groups: ExpertGroups(expertCount: expertCount, expertsPerToken: k, groupOffsets: offsets,
                                                 groupRows: rows),
                            output: expertOutput)
@@ -52,9 +54,7 @@ extension LingModel {
                              count: hiddenSize)
             }
         }
-        if let shared = moe.shared {
-            let sharedOutput = scratch.shared.pointer
-            swiGLU(shared, input: input, output: sharedOutput, tokenCount: tokenCount)
+        if moe.shared != nil {
             for i in 0..<(tokenCount * hiddenSize) { output[i] += sharedOutput[i] }
         }
     }

@@ -69,6 +69,16 @@ public final class LingModel: @unchecked Sendable {
         return result
     }
 
+    /// The shared expert of every layer slot (as `routedExpertsByLayer`); nil where there is none.
+    var sharedExpertByLayer: [SwiGLUWeights?] {
+        var result = weights.layers.map { layer -> SwiGLUWeights? in
+            if case .moe(let moe) = layer.feedForward { return moe.shared }
+            return nil
+        }
+        if let mtp = weights.mtp, case .moe(let moe) = mtp.layer.feedForward { result.append(moe.shared) }
+        return result
+    }
+
     /// Whether the checkpoint has the MTP layer (`forwardMTP` available).
     public var hasMTP: Bool { weights.mtp != nil }
     /// KV layers the storage must hold: the decoder layers, then the MTP layer.

@@ -148,13 +148,13 @@ struct BenchCommand: ParsableCommand {
     struct WorkerPhase {
         let busy: [Double]
         let idle: [Double]
-        let rows: [Int]
+        let rows: [Int]   // routed + shared-expert rows
         let wallSeconds: Double
 
         init(before: [ExpertWorkerStats], after: [ExpertWorkerStats], wallSeconds: Double) {
             busy = zip(before, after).map { $1.busySeconds - $0.busySeconds }
             idle = zip(before, after).map { $1.idleSeconds - $0.idleSeconds }
-            rows = zip(before, after).map { $1.rowCount - $0.rowCount }
+            rows = zip(before, after).map { $1.rowCount + $1.sharedRowCount - $0.rowCount - $0.sharedRowCount }
             self.wallSeconds = wallSeconds
         }
 

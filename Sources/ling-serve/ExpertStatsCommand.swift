@@ -129,9 +129,9 @@ struct ExpertLoadReport {
             }
         }
         for (w, worker) in workers.enumerated() {
-            lines.append(String(format: "worker %d: %@, busy %.3f s, idle %.3f s, %d tokens, %d rows, %d experts", w,
+            lines.append(String(format: "worker %d: %@, busy %.3f s, idle %.3f s, %d tokens, %d routed rows, %d shared-expert rows, %d experts", w,
                                 worker.pinned ? "pinned" : "unpinned", worker.busySeconds, worker.idleSeconds,
-                                worker.tokenCount, worker.rowCount, worker.expertCount))
+                                worker.tokenCount, worker.rowCount, worker.sharedRowCount, worker.expertCount))
         }
         return lines.joined(separator: "\n")
     }
@@ -154,7 +154,7 @@ struct ExpertLoadReport {
             .object(JSONObject([
                 ("pinned", .bool(worker.pinned)), ("busy_seconds", .double(worker.busySeconds)),
                 ("idle_seconds", .double(worker.idleSeconds)), ("tokens", .int(worker.tokenCount)),
-                ("rows", .int(worker.rowCount)), ("experts", .int(worker.expertCount)),
+                ("rows", .int(worker.rowCount)), ("shared_rows", .int(worker.sharedRowCount)), ("experts", .int(worker.expertCount)),
             ]))
         }
         return JSONObject([("workers", .array(workerValues)), ("layers", .array(layerValues))])

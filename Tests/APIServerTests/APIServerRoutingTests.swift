@@ -242,7 +242,7 @@ struct APIServerRoutingTests {
         let registry = MetricsRegistry(modelName: "m")
         #expect(!registry.render().contains("expert_worker"))
         registry.setExpertWorkers([
-            .init(busySeconds: 1.5, idleSeconds: 0.25, tokens: 10, rows: 40, experts: 16),
+            .init(busySeconds: 1.5, idleSeconds: 0.25, tokens: 10, rows: 40, sharedRows: 3, experts: 16),
             .init(busySeconds: 2, idleSeconds: 0, tokens: 7, rows: 24, experts: 17),
         ])
         let text = registry.render()
@@ -251,6 +251,7 @@ struct APIServerRoutingTests {
         #expect(text.contains(#"lingserve:expert_worker_tokens_total{model_name="m",worker="1"} 7"#))
         #expect(text.contains(#"lingserve:expert_worker_rows_total{model_name="m",worker="0"} 40"#))
         #expect(text.contains(#"lingserve:expert_worker_experts{model_name="m",worker="1"} 17"#))
+        #expect(text.contains(#"lingserve:expert_worker_shared_rows_total{model_name="m",worker="0"} 3"#))
         #expect(text.contains("# TYPE lingserve:expert_worker_experts gauge"))
     }
 }

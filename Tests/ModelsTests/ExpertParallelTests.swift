@@ -52,7 +52,10 @@ struct ExpertParallelTests {
                 #expect(trace == reference, "\(workers) workers, \(strategy.rawValue) placement differ from the reference")
                 let stats = executor.workerStats
                 #expect(stats.count == workers)
-                #expect(stats.reduce(0) { $0 + $1.rowCount } == executor.moeLayers.reduce(0) { $0 + executor.expertLoads(layer: $1).reduce(0, +) })
+                let routed = executor.moeLayers.reduce(0) { $0 + executor.expertLoads(layer: $1).reduce(0, +) }
+                #expect(stats.reduce(0) { $0 + $1.rowCount } == routed)
+                // One shared-expert row per token and MoE layer (every layer here has a shared expert).
+                #expect(stats.reduce(0) { $0 + $1.sharedRowCount } * model.config.expertsPerToken == routed)
                 if strategy == .balanced && workers > 1 {
                     #expect(executor.moeLayers.contains { executor.placement(layer: $0) != .contiguous(expertCount: model.config.expertCount, workerCount: workers) })
                 }

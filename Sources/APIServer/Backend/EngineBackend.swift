@@ -106,7 +106,8 @@ public final class EngineBackend: GenerationBackend {
         if !snapshot.expertWorkers.isEmpty {
             metrics.setExpertWorkers(snapshot.expertWorkers.map {
                 MetricsRegistry.ExpertWorker(busySeconds: $0.busySeconds, idleSeconds: $0.idleSeconds,
-                                             tokens: UInt64($0.tokenCount), rows: UInt64($0.rowCount), experts: $0.expertCount)
+                                             tokens: UInt64($0.tokenCount), rows: UInt64($0.rowCount),
+                                             sharedRows: UInt64($0.sharedRowCount), experts: $0.expertCount)
             })
         }
     }

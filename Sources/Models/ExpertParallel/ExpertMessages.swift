@@ -4,7 +4,8 @@
 ///
 /// Dispatch: tokens [tokenCount, hiddenSize] (each token the worker needs, sent once even when it chose several of
 /// the worker's experts), then segments: segment s asks for expert segmentExperts[s] over segmentRowCounts[s] rows,
-/// rows listed in segment order, row i reading token rowTokens[i].
+/// rows listed in segment order, row i reading token rowTokens[i]. Expert id -1 is the layer's shared expert, which
+/// every worker holds: its rows are spread over the workers to even out each step's work.
 public final class ExpertDispatch: @unchecked Sendable {
     public internal(set) var layer = 0
     public internal(set) var hiddenSize = 0

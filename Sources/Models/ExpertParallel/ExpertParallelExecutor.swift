@@ -11,12 +11,16 @@ public struct ExpertWorkerStats: Sendable, Equatable {
     public var idleSeconds: Double
     /// Tokens received: a token counts once per layer however many of the worker's experts it chose.
     public var tokenCount: Int
-    /// (token, expert) rows evaluated.
+    /// (token, routed expert) rows evaluated.
     public var rowCount: Int
+    /// Shared-expert rows evaluated (the shared expert's tokens are spread to even out the workers).
+    public var sharedRowCount: Int
     /// Experts held now, summed over the MoE layers (replicas included).
     public var expertCount: Int
 
-    public init(pinned: Bool, busySeconds: Double, idleSeconds: Double, tokenCount: Int, rowCount: Int, expertCount: Int) {
+    public init(pinned: Bool, busySeconds: Double, idleSeconds: Double, tokenCount: Int, rowCount: Int, sharedRowCount: Int,
+                expertCount: Int) {
+        self.sharedRowCount = sharedRowCount
         self.pinned = pinned
         self.busySeconds = busySeconds
         self.idleSeconds = idleSeconds
@@ -30,7 +34,8 @@ public struct ExpertWorkerStats: Sendable, Equatable {
 /// every MoE layer (its pages first-touched from its own thread). Per MoE layer the coordinator (the model's
 /// thread) plans which rows go where, then every worker receives its tokens, evaluates its experts and returns
 /// the rows to their places, all in one pool job; the model combines the rows with the routing weights in a fixed
-/// order. Attention, dense layers and the shared expert run tensor-parallel on the same pool threads.
+/// order. The shared expert's tokens are spread over the same job to even out the workers' rows (every worker
+/// holds it). Attention and dense layers run tensor-parallel on the same pool threads.
 ///
 /// The output is bit-identical to `LocalExpertExecutor`'s for any worker count and placement: each row is one
 /// token through one expert with batch-invariant kernels, and where it is computed does not change its bits.
@@ -52,9 +57,12 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
     private let combines: [ExpertCombine]
     // Coordinator-side bookkeeping per worker (never part of a message).
     private let sourceTokens: [ScratchArray<Int32>]   // [tokens sent] index of each sent token in the layer input
-    private let returnRows: [ScratchArray<Int32>]     // [rows sent] assignment row (t * K + k) of each dispatched row
+    /// [rows sent] assignment row (t * K + k) of each dispatched row; -(t + 1) for token t's shared-expert row.
+    private let returnRows: [ScratchArray<Int32>]
     private let tokenSlot = ScratchArray<Int32>()     // [workerCount, tokenCount] position of token t in w's dispatch
-    /// Per worker, 8 words apart (no false sharing): busy ns, idle ns, tokens, rows.
+    private let sharedRows = ScratchArray<Int>()      // [workerCount] shared-expert rows given to each worker
+    /// Per worker, 8 words apart (no false sharing): busy ns, idle ns, tokens, routed rows, busy ns at the end of
+    /// the previous phase, shared rows.
     private let counters = ScratchArray<UInt64>()
     private static let counterStride = 8
     /// loads[layer][e]: rows routed to expert e so far.
@@ -74,7 +82,7 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
             ? LayerPlacement.roundRobin(expertCount: expertCount, workerCount: n)
             : LayerPlacement.contiguous(expertCount: expertCount, workerCount: n)
         placements = [LayerPlacement](repeating: initial, count: experts.count)
-        workers = (0..<n).map { _ in LocalExpertWorker(experts: model.routedExpertsByLayer) }
+        workers = (0..<n).map { _ in LocalExpertWorker(experts: model.routedExpertsByLayer, shared: model.sharedExpertByLayer) }
         dispatches = (0..<n).map { _ in ExpertDispatch() }
         combines = (0..<n).map { _ in ExpertCombine() }
         sourceTokens = (0..<n).map { _ in ScratchArray<Int32>() }
@@ -120,12 +128,12 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
             let c = counters.pointer + w * Self.counterStride
             return ExpertWorkerStats(pinned: pool.isPinned(worker: w), busySeconds: Double(c[0]) * 1e-9,
                                      idleSeconds: Double(c[1]) * 1e-9, tokenCount: Int(c[2]), rowCount: Int(c[3]),
-                                     expertCount: experts[w])
+                                     sharedRowCount: Int(c[5]), expertCount: experts[w])
         }
     }
 
-    public func run(layer: Int, experts layerExperts: [SwiGLUWeights], input: UnsafePointer<Float>, tokenCount: Int,
-                    hiddenSize: Int, groups: ExpertGroups, output: UnsafeMutablePointer<Float>) {
+    public func run(layer: Int, experts layerExperts: [SwiGLUWeights], shared: SharedExpertJob?, input: UnsafePointer<Float>,
+                    tokenCount: Int, hiddenSize: Int, groups: ExpertGroups, output: UnsafeMutablePointer<Float>) {
         let n = workerCount
         let k = groups.expertsPerToken
         for e in 0..<groups.expertCount { loads[layer][e] += groups.rows(of: e).count }
@@ -136,7 +144,8 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
                 placements[layer] = LayerPlacement.balanced(loads: loads[layer], workerCount: n, replicate: replicateHotExperts)
             }
         }
-        plan(layer: layer, tokenCount: tokenCount, hiddenSize: hiddenSize, groups: groups, k: k)
+        plan(layer: layer, tokenCount: tokenCount, hiddenSize: hiddenSize, groups: groups, k: k, shared: shared != nil)
+        let sharedOutput = shared?.output
 
         let phaseStart = Self.nanoseconds()
         pool.run { worker, _ in
@@ -153,12 +162,16 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
             // Transport, return side: each output row to its assignment row.
             let targets = self.returnRows[worker].pointer
             for i in 0..<combine.rowCount {
-                (output + Int(targets[i]) * hiddenSize).update(from: combine.outputs + i * hiddenSize, count: hiddenSize)
+                let target = Int(targets[i])
+                let destination = target >= 0 ? output + target * hiddenSize : sharedOutput.unsafelyUnwrapped + (-target - 1) * hiddenSize
+                destination.update(from: combine.outputs + i * hiddenSize, count: hiddenSize)
             }
             let c = self.counters.pointer + worker * Self.counterStride
             c[0] &+= Self.nanoseconds() &- start
             c[2] &+= UInt64(dispatch.tokenCount)
-            c[3] &+= UInt64(dispatch.rowCount)
+            let sharedRows = self.sharedRows.pointer[worker]
+            c[3] &+= UInt64(dispatch.rowCount - sharedRows)
+            c[5] &+= UInt64(sharedRows)
         }
         let phase = Self.nanoseconds() &- phaseStart
         for w in 0..<n {
@@ -170,20 +183,23 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
 
     /// Fills every worker's dispatch (segments, row tokens) and the coordinator's return addresses. Rows of expert e
     /// are split between its replicas in order; a token goes to a worker once whatever number of its rows land there.
-    private func plan(layer: Int, tokenCount: Int, hiddenSize: Int, groups: ExpertGroups, k: Int) {
+    /// The shared expert's rows (one per token) then fill up the workers with the fewest routed rows: each row goes
+    /// to the currently lightest worker (ties to the lower index), as contiguous token ranges in worker order.
+    private func plan(layer: Int, tokenCount: Int, hiddenSize: Int, groups: ExpertGroups, k: Int, shared: Bool) {
         let n = workerCount
         let placement = placements[layer]
         tokenSlot.reserve(n * tokenCount)
         tokenSlot.pointer.initialize(repeating: -1, count: n * tokenCount)
         for w in 0..<n {
-            dispatches[w].reserve(hiddenSize: hiddenSize, tokenCount: tokenCount, rowCount: tokenCount * k, expertCount: expertCount)
+            dispatches[w].reserve(hiddenSize: hiddenSize, tokenCount: tokenCount, rowCount: tokenCount * (k + 1),
+                                  expertCount: expertCount + 1)
             dispatches[w].layer = layer
             dispatches[w].hiddenSize = hiddenSize
             dispatches[w].tokenCount = 0
             dispatches[w].segmentCount = 0
             dispatches[w].rowCount = 0
             sourceTokens[w].reserve(tokenCount)
-            returnRows[w].reserve(tokenCount * k)
+            returnRows[w].reserve(tokenCount * (k + 1))
         }
         for e in 0..<groups.expertCount {
             let rows = groups.rows(of: e)
@@ -197,19 +213,44 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
                 dispatch.segmentRowBuffer.pointer[dispatch.segmentCount] = Int32(range.count)
                 dispatch.segmentCount += 1
                 let slots = tokenSlot.pointer + w * tokenCount
-                for row in rows[range] {
-                    let t = Int(row) / k
-                    if slots[t] < 0 {
-                        slots[t] = Int32(dispatch.tokenCount)
-                        sourceTokens[w].pointer[dispatch.tokenCount] = Int32(t)
-                        dispatch.tokenCount += 1
-                    }
-                    dispatch.rowTokenBuffer.pointer[dispatch.rowCount] = slots[t]
-                    returnRows[w].pointer[dispatch.rowCount] = row
-                    dispatch.rowCount += 1
-                }
+                for row in rows[range] { append(row: row, token: Int(row) / k, worker: w, slots: slots) }
             }
         }
+        sharedRows.reserve(n)
+        let counts = sharedRows.pointer
+        for w in 0..<n { counts[w] = 0 }
+        guard shared else { return }
+        for _ in 0..<tokenCount {
+            var lightest = 0
+            for w in 1..<n where dispatches[w].rowCount + counts[w] < dispatches[lightest].rowCount + counts[lightest] {
+                lightest = w
+            }
+            counts[lightest] += 1
+        }
+        var next = 0
+        for w in 0..<n where counts[w] > 0 {
+            let dispatch = dispatches[w]
+            dispatch.segmentExpertBuffer.pointer[dispatch.segmentCount] = -1
+            dispatch.segmentRowBuffer.pointer[dispatch.segmentCount] = Int32(counts[w])
+            dispatch.segmentCount += 1
+            let slots = tokenSlot.pointer + w * tokenCount
+            for t in next..<(next + counts[w]) { append(row: Int32(-t - 1), token: t, worker: w, slots: slots) }
+            next += counts[w]
+        }
+    }
+
+    /// Adds one row (return address `row`) reading token `token` to worker w's dispatch, sending the token if new.
+    @inline(__always)
+    private func append(row: Int32, token t: Int, worker w: Int, slots: UnsafeMutablePointer<Int32>) {
+        let dispatch = dispatches[w]
+        if slots[t] < 0 {
+            slots[t] = Int32(dispatch.tokenCount)
+            sourceTokens[w].pointer[dispatch.tokenCount] = Int32(t)
+            dispatch.tokenCount += 1
+        }
+        dispatch.rowTokenBuffer.pointer[dispatch.rowCount] = slots[t]
+        returnRows[w].pointer[dispatch.rowCount] = row
+        dispatch.rowCount += 1
     }
 
     @inline(__always)

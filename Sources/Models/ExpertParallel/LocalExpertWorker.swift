@@ -5,18 +5,22 @@ import Tensors
 public final class LocalExpertWorker: ExpertWorker, @unchecked Sendable {
     /// experts[layer][e]: routed experts of each layer slot (empty for dense layers).
     private let experts: [[SwiGLUWeights]]
+    /// shared[layer]: the shared expert of each layer slot (segment expert id -1).
+    private let shared: [SwiGLUWeights?]
     private let gathered = ScratchArray<Float>()   // [segment rows, hiddenSize]
     private let gate = ScratchArray<Float>()       // [segment rows, intermediateSize]
     private let up = ScratchArray<Float>()         // [segment rows, intermediateSize]
 
-    init(experts: [[SwiGLUWeights]]) {
+    init(experts: [[SwiGLUWeights]], shared: [SwiGLUWeights?]) {
         self.experts = experts
+        self.shared = shared
     }
 
     public func process(_ dispatch: ExpertDispatch, into combine: ExpertCombine) {
         let hiddenSize = dispatch.hiddenSize
         let layerExperts = experts[dispatch.layer]
-        let width = layerExperts.first?.gate.rowCount ?? 0
+        let layerShared = shared[dispatch.layer]
+        let width = max(layerExperts.first?.gate.rowCount ?? 0, layerShared?.gate.rowCount ?? 0)
         var largest = 0
         for s in 0..<dispatch.segmentCount { largest = max(largest, Int(dispatch.segmentRowCounts[s])) }
         gathered.reserve(largest * hiddenSize)
@@ -30,7 +34,12 @@ public final class LocalExpertWorker: ExpertWorker, @unchecked Sendable {
         var row = 0
         for s in 0..<dispatch.segmentCount {
             let n = Int(dispatch.segmentRowCounts[s])
-            let expert = layerExperts[Int(dispatch.segmentExperts[s])]
+            let id = Int(dispatch.segmentExperts[s])
+            guard let expert = id >= 0 ? layerExperts[id] : layerShared else {
+                row += n
+                continue
+            }
+            let width = expert.gate.rowCount
             for i in 0..<n {
                 (x + i * hiddenSize).update(from: dispatch.tokens + Int(dispatch.rowTokens[row + i]) * hiddenSize,
                                             count: hiddenSize)
