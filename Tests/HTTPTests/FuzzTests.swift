@@ -93,7 +93,6 @@ struct RequestFuzzer {
     }
 }
 
-/// Resident set size in bytes, from /proc/self/statm (second field, pages).
 /// Resident anonymous memory of this process in bytes (statm resident - shared).
 func residentSize() -> Int {
     let fd = open("/proc/self/statm", O_RDONLY)
