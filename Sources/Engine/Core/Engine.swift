@@ -6,9 +6,15 @@ import Synchronization
 /// How the engine is set up.
 public struct EngineConfiguration: Sendable {
     public var scheduler: SchedulerConfiguration
+    /// Called on the engine thread after every step (the server logs it at trace level). Keep it cheap.
+    public var stepObserver: (@Sendable (EngineStepRecord) -> Void)?
 
-    public init(scheduler: SchedulerConfiguration = SchedulerConfiguration()) {
+    public init(
+        scheduler: SchedulerConfiguration = SchedulerConfiguration(),
+        stepObserver: (@Sendable (EngineStepRecord) -> Void)? = nil
+    ) {
         self.scheduler = scheduler
+        self.stepObserver = stepObserver
     }
 }
 
@@ -148,6 +154,7 @@ public final class Engine: Sendable {
         var scheduler: Scheduler
         let model: any StepModel
         let shared: SharedBox
+        let stepObserver: (@Sendable (EngineStepRecord) -> Void)?
         var sampler: Sampler
         var contexts: [Int: Context] = [:]
         var metrics = EngineMetrics()
@@ -157,6 +164,7 @@ public final class Engine: Sendable {
         init(configuration: EngineConfiguration, model: any StepModel, shared: SharedBox) {
             self.model = model
             self.shared = shared
+            stepObserver = configuration.stepObserver
             scheduler = Scheduler(
                 configuration: configuration.scheduler,
                 blockPool: BlockPool(blockCount: model.kvBlockCount, blockSize: model.kvBlockSize))
@@ -298,7 +306,17 @@ public final class Engine: Sendable {
             metrics.promptTokenCount += step.sequences.reduce(0) { total, item in
                 total + (item.samples ? item.tokenIds.count - 1 : item.tokenIds.count)
             }
-            metrics.generatedTokenCount += updates.reduce(0) { $0 + $1.newTokenIds.count }
+            let generatedThisStep = updates.reduce(0) { $0 + $1.newTokenIds.count }
+            metrics.generatedTokenCount += generatedThisStep
+            if let stepObserver {
+                let decodeCount = step.sequences.reduce(0) { $0 + ($1.samples && $1.tokenIds.count == 1 ? 1 : 0) }
+                stepObserver(EngineStepRecord(
+                    index: metrics.stepCount, sequenceCount: step.sequences.count, decodeSequenceCount: decodeCount,
+                    tokenCount: step.tokenCount, generatedTokenCount: generatedThisStep,
+                    preemptedCount: step.preemptedIds.count, waitingCount: scheduler.waitingCount,
+                    usedBlockCount: scheduler.blockPool.usedBlockCount, totalBlockCount: model.kvBlockCount,
+                    seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
+            }
         }
 
         mutating func publishMetrics() {

@@ -155,11 +155,20 @@ struct ServerLaunch {
         let directory = modelDirectory
         let blockSize = settings.blockSize
         let precision: KVStorage.Precision = settings.kvCacheDtype == "bf16" ? .bf16 : .f32
+        // One trace line per engine step: batch, tokens, preemptions, blocks, time (issue: observability).
+        var stepObserver: (@Sendable (EngineStepRecord) -> Void)?
+        if log.minimum == .trace {
+            stepObserver = { (record: EngineStepRecord) in
+                let line = record.logLine
+                log.log(.trace, line)
+            }
+        }
         let engine = try Engine(
             configuration: EngineConfiguration(
                 scheduler: SchedulerConfiguration(
                     maxBatchedTokenCount: settings.maxBatchedTokens, maxRunningSequenceCount: settings.maxNumSeqs,
-                    maxModelLength: maxModelLength, enablePrefixCaching: settings.enablePrefixCaching)),
+                    maxModelLength: maxModelLength, enablePrefixCaching: settings.enablePrefixCaching),
+                stepObserver: stepObserver),
             makeModel: {
                 let model = try loadModel(directory: directory, threads: threadCount)
                 return try LingStepModel(model: model, kvBlockCount: kvBlockCount, kvBlockSize: blockSize, precision: precision)
