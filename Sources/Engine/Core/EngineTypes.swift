@@ -78,4 +78,15 @@ public struct EngineMetrics: Sendable, Equatable {
     public var lastStepTime = 0.0
     public var lastStepTokenCount = 0
     public var lastStepSequenceCount = 0
+    /// Speculative decoding: verifications that carried drafts (one per sequence and step), drafts proposed,
+    /// drafts accepted, and accepted drafts by position (0 = the first draft of a step).
+    public var specDraftCount = 0
+    public var specDraftTokenCount = 0
+    public var specAcceptedTokenCount = 0
+    public var specAcceptedPerPosition: [Int] = []
+
+    /// Tokens one verification yields on average: 1 + accepted / drafts (0 before any draft).
+    public var meanAcceptanceLength: Double {
+        specDraftCount == 0 ? 0 : 1 + Double(specAcceptedTokenCount) / Double(specDraftCount)
+    }
 }
