@@ -17,7 +17,7 @@ import Testing
         .appendingPathComponent("../../models/ling-tiny").standardizedFileURL.path
     static let checkpoints = [fixtures + "/stress-f32", fixtures + "/release-bf16", lingTiny]
 
-    /// 50 requests: prompts of 1...30 tokens (every fifth shares a prefix, for the prefix cache), 6...29 new
+    /// 50 requests: prompts of 1...24 tokens (every fifth shares a prefix, for the prefix cache), 5...20 new
     /// tokens, and every third with repetition/frequency penalties and a logit bias, so the verified distribution
     /// must be the processed one.
     static func requests(vocabularySize: Int, seed: UInt64) -> [EngineRequest] {
@@ -25,7 +25,7 @@ import Testing
         let limit = UInt64(min(vocabularySize, 5000))
         let shared = (0..<18).map { _ in Int(random.next() % limit) }
         return (0..<50).map { index in
-            let length = 1 + Int(random.next() % 30)
+            let length = 1 + Int(random.next() % 24)
             let prompt: [Int] =
                 index % 5 == 0
                 ? Array(shared.prefix(min(length, 18))) + [index]
@@ -37,7 +37,7 @@ import Testing
                 sampling.logitBias = [Int(random.next() % limit): 3, Int(random.next() % limit): -5]
             }
             return EngineRequest(
-                promptTokenIds: prompt, sampling: sampling, maxNewTokenCount: 6 + index % 24, ignoreEOS: true)
+                promptTokenIds: prompt, sampling: sampling, maxNewTokenCount: 5 + index % 16, ignoreEOS: true)
         }
     }
 
@@ -155,7 +155,7 @@ import Testing
         }
         let reference = try Self.run(requests, checkpoint: checkpoint, draftCount: 0, concurrency: 1)
         #expect(reference.finishReasons.filter { $0 == .stop }.count == 25)
-        // 24 blocks of 4 slots for 16 running sequences of up to 60 tokens: preemption is certain.
+        // 24 blocks of 4 slots for 16 running sequences of up to 44 tokens: preemption is certain.
         let tight = try Self.run(
             requests, checkpoint: checkpoint, draftCount: 3, concurrency: 16, blockCount: 24, blockSize: 4, batchTokens: 32)
         #expect(tight.metrics.preemptionCount > 0)
@@ -222,7 +222,7 @@ import Testing
         // seeds, so their samples are independent.
         let prompt = [6133, 1000, 71, 72, 73, 1000, 71, 72]
         let sampling = SamplingParameters(temperature: 1, topK: 6)
-        let samples = 3000
+        let samples = 2000
         let plain = try Self.sampleCounts(
             checkpoint: Self.lingTiny, prompt: prompt, sampling: sampling, draftCount: 0, sampleCount: samples,
             firstSeed: 1_000)
@@ -230,7 +230,7 @@ import Testing
             checkpoint: Self.lingTiny, prompt: prompt, sampling: sampling, draftCount: 2, sampleCount: samples,
             firstSeed: 100_000)
         var warmer = sampling
-        warmer.temperature = 1.3
+        warmer.temperature = 1.6
         let other = try Self.sampleCounts(
             checkpoint: Self.lingTiny, prompt: prompt, sampling: warmer, draftCount: 0, sampleCount: samples,
             firstSeed: 200_000)
