@@ -24,6 +24,8 @@ struct ServeSettings: Sendable, Equatable {
     var kvCacheDtype = "f32"
     var blockSize = 16
     var enablePrefixCaching = true
+    var speculative = "off"
+    var speculativeTokens = 3
     var threads = 0
     var expertParallel = 0
     var expertPlacement = "balanced"
@@ -75,6 +77,10 @@ struct ServeSettings: Sendable, Equatable {
         key("kv-cache-dtype", "KV cache element type: f32 or bf16.", \.kvCacheDtype, choices: ["f32", "bf16"]),
         key("block-size", "Tokens per KV block.", \.blockSize, range: 1...1024),
         key("enable-prefix-caching", "Reuse the KV blocks of repeated prompt prefixes.", \.enablePrefixCaching),
+        key("speculative", "Speculative decoding: off, or mtp (the checkpoint's MTP layer drafts; refused without one).",
+            \.speculative, choices: ["off", "mtp"]),
+        key("speculative-tokens", "Draft tokens per step with --speculative mtp (the MTP layer applied recursively).",
+            \.speculativeTokens, range: 1...4),
         key("threads", "Compute threads (0 = one per physical core); they are also the expert-parallel workers.", \.threads, range: 0...1024),
         key("expert-parallel", "Expert-parallel workers, each a compute thread pinned to a physical core that owns a share of every MoE layer's experts (0 = threads, else one per physical core).", \.expertParallel, range: 0...1024),
         key("expert-placement", "How experts are spread over the workers: contiguous, round-robin, or balanced (re-placed from counted expert loads, hottest experts replicated).", \.expertPlacement, choices: ["contiguous", "round-robin", "balanced"]),
