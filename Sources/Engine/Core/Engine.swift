@@ -143,6 +143,8 @@ public final class Engine: Sendable {
             var history: TokenHistory
             var random: RandomSource
             var started = false
+            /// Owned by the engine thread from submission on.
+            var constraint: (any DecodingConstraint)?
         }
 
         var scheduler: Scheduler
@@ -211,7 +213,7 @@ public final class Engine: Sendable {
                     ?? RandomSource.fromSystem(stream: request.randomStream)
                 contexts[id] = Context(
                     request: request, handler: handler, history: TokenHistory(promptTokenIds: request.promptTokenIds),
-                    random: random)
+                    random: random, constraint: request.constraint)
             case .cancel(let id):
                 abort(id)
             }
@@ -255,9 +257,17 @@ public final class Engine: Sendable {
                         var logProbability: TokenLogProbability?
                         var top: [TokenLogProbability] = []
                         let rawLogits: [Float]? = context.request.logprobCount != nil ? Array(rowBuffer) : nil
-                        let token = sampler.sample(
+                        let allowed = context.constraint?.mask(rowBuffer, stopIds: context.request.stopTokenIds)
+                        var token = sampler.sample(
                             logits: rowBuffer, parameters: context.request.sampling, history: context.history,
                             random: &context.random, bannedIds: context.request.bannedTokenIds)
+                        if let allowed, !allowed.contains(token) {
+                            // Bans or bias left nothing the grammar allows: take its first token, never leave it.
+                            token = allowed.first ?? token
+                        }
+                        if context.constraint != nil, !context.request.stopTokenIds.contains(token) {
+                            _ = context.constraint?.advance(token)
+                        }
                         if let count = context.request.logprobCount, let rawLogits {
                             let result = rawLogits.withUnsafeBufferPointer {
                                 LogProbabilities.compute(logits: $0, chosen: token, topCount: count)
