@@ -196,7 +196,9 @@ struct Matcher: Sendable {
 
     // MARK: - Frames
 
-    private func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x09 }
+    /// Only single spaces (`maxWhitespace`): weak models otherwise spend their token budget on newlines and
+    /// indentation between every two tokens.
+    private func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 }
 
     private func step(_ frame: Frame, _ byte: UInt8) -> Action {
         var frame = frame

@@ -10,7 +10,8 @@ import JSON
 ///
 /// Deliberate narrowing, so that everything generated conforms and weak models stay on track:
 /// * objects with `properties` only get declared keys, in declared order (optional ones may be skipped);
-/// * numbers have at most 16 digits per part; whitespace runs between tokens at most `maxWhitespace` bytes.
+/// * numbers have at most 16 digits per part; between tokens at most one space (as Python's `json.dumps` writes),
+///   no newlines or indentation.
 struct SchemaGraph: Sendable {
     enum Node: Sendable {
         /// One of several shapes (`anyOf`, type lists, any value).
@@ -35,7 +36,7 @@ struct SchemaGraph: Sendable {
     }
 
     static let maxAlternatives = 128
-    static let maxWhitespace = 16
+    static let maxWhitespace = 1
 
     private(set) var nodes: [Node] = []
     /// Index of the any-value node and the free-form object node.
