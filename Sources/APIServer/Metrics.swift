@@ -81,10 +81,11 @@ public final class MetricsRegistry: Sendable {
         }
     }
 
-    /// A verification step that carried drafts: `acceptedPerPosition[i]` = 1 when draft i was accepted.
-    public func addSpecDecode(draftTokens: Int, acceptedTokens: Int, acceptedByPosition: [Int]) {
+    /// `drafts` verifications that carried drafts (default one): `acceptedByPosition[i]` = how many of them
+    /// accepted draft i.
+    public func addSpecDecode(drafts: Int = 1, draftTokens: Int, acceptedTokens: Int, acceptedByPosition: [Int]) {
         state.withLock {
-            $0.drafts += 1
+            $0.drafts += UInt64(max(0, drafts))
             $0.draftTokens += UInt64(max(0, draftTokens))
             $0.acceptedTokens += UInt64(max(0, acceptedTokens))
             if $0.acceptedPerPosition.count < acceptedByPosition.count {

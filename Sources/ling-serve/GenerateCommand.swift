@@ -1,8 +1,10 @@
 import ArgumentParser
 import ChatTemplates
 import Engine
+import Dispatch
 import Foundation
 import JSON
+import Synchronization
 import Models
 import Tokenizers
 
@@ -48,6 +50,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Compute threads (default: all online CPUs).")
     var threads: Int?
 
+    @Option(help: "Speculative decoding: off (default) or mtp (the checkpoint's MTP layer drafts).")
+    var speculative: String = "off"
+
+    @Option(name: .customLong("speculative-tokens"), help: "Draft tokens per step with --speculative mtp, 1 to 4.")
+    var speculativeTokens: Int = 3
+
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be >= 0") }
         if let temperature, !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be >= 0") }
@@ -56,6 +64,8 @@ struct GenerateCommand: ParsableCommand {
         let given = [prompt != nil, chat != nil, tokenIds != nil].filter { $0 }.count
         guard given == 1 else { throw ValidationError("pass exactly one of --prompt TEXT, --chat TEXT or --token-ids 1,2,3") }
         if let threads, threads < 1 { throw ValidationError("--threads must be >= 1") }
+        guard ["off", "mtp"].contains(speculative) else { throw ValidationError("--speculative must be off or mtp") }
+        guard (1...4).contains(speculativeTokens) else { throw ValidationError("--speculative-tokens must be in 1...4") }
     }
 
     func run() throws {
@@ -78,6 +88,13 @@ struct GenerateCommand: ParsableCommand {
             guard !ids.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
         }
         let model = try loadModel(directory: self.model, threads: threads)
+        if speculative == "mtp" {
+            guard model.hasMTP else {
+                throw ValidationError("--speculative mtp: \(self.model) has no MTP layer (num_nextn_predict_layers is 0 or absent)")
+            }
+            try runSpeculative(model: model, ids: ids, tokenizer: tokenizer)
+            return
+        }
         let vocabularySize = model.config.vocabSize
         if let bad = ids.first(where: { $0 < 0 || $0 >= vocabularySize }) {
             throw ValidationError("token id \(bad) is outside the vocabulary (0..<\(vocabularySize))")
@@ -134,6 +151,72 @@ struct GenerateCommand: ParsableCommand {
         } else {
             if let rest = decoder?.finish() { print(rest, terminator: "") }
             print("")
+        }
+    }
+}
+
+extension GenerateCommand {
+    /// The speculative path: the same sampler and random stream, run by the engine with the MTP drafter (one
+    /// request), so greedy output equals the plain path's token for token.
+    func runSpeculative(model: LingModel, ids: [Int], tokenizer: Tokenizer?) throws {
+        let vocabularySize = model.config.vocabSize
+        if let bad = ids.first(where: { $0 < 0 || $0 >= vocabularySize }) {
+            throw ValidationError("token id \(bad) is outside the vocabulary (0..<\(vocabularySize))")
+        }
+        let blockSize = 16
+        let blockCount = max(1, (ids.count + maxTokens + speculativeTokens + blockSize) / blockSize + 1)
+        let engine = try Engine(
+            configuration: EngineConfiguration(
+                scheduler: SchedulerConfiguration(
+                    maxRunningSequenceCount: 1, maxModelLength: blockCount * blockSize, enablePrefixCaching: false),
+                speculativeTokenCount: speculativeTokens),
+            makeModel: { try LingStepModel(model: model, kvBlockCount: blockCount, kvBlockSize: blockSize, drafting: true) })
+        defer { engine.shutdown() }
+        let parameters = SamplingParameters(
+            temperature: Float(temperature ?? 0), topP: Float(topP ?? 1), topK: topK ?? 0, seed: seed)
+        let eos = Set(model.generationConfig.eosTokenIds)
+        let events = Mutex<[EngineEvent]>([])
+        let done = DispatchSemaphore(value: 0)
+        engine.submit(
+            EngineRequest(
+                promptTokenIds: ids, sampling: parameters, maxNewTokenCount: maxTokens, stopTokenIds: eos,
+                ignoreEOS: ignoreEOS)
+        ) { event in
+            events.withLock { $0.append(event) }
+            switch event {
+            case .tokens(_, let finish) where finish != nil: done.signal()
+            case .finished, .failed: done.signal()
+            default: break
+            }
+        }
+        if maxTokens > 0 { done.wait() }
+        var generated: [Int] = []
+        var finishReason = "length"
+        for event in events.withLock({ $0 }) {
+            switch event {
+            case .tokens(let tokens, let finish):
+                generated += tokens.map(\.id)
+                if finish == .stop { finishReason = "stop" }
+            case .failed(let message): throw ValidationError(message)
+            default: break
+            }
+        }
+        let text = tokenizer?.decode(finishReason == "stop" ? Array(generated.dropLast()) : generated, skipSpecialTokens: true) ?? ""
+        if json {
+            let result = JSONObject([
+                ("token_ids", .array(generated.map { .int($0) })), ("text", .string(text)),
+                ("finish_reason", .string(finishReason)),
+            ])
+            print(JSONValue.object(result).pythonDumps())
+        } else {
+            print(tokenizer == nil ? generated.map(String.init).joined(separator: " ") : text)
+        }
+        let metrics = engine.metrics
+        if metrics.specDraftCount > 0 {
+            FileHandle.standardError.write(Data(String(
+                format: "speculative decoding: %d verifications, mean acceptance length %.2f, %d of %d drafts accepted\n",
+                metrics.specDraftCount, metrics.meanAcceptanceLength, metrics.specAcceptedTokenCount,
+                metrics.specDraftTokenCount).utf8))
         }
     }
 }

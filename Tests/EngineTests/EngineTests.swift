@@ -123,6 +123,32 @@ private final class Collector: Sendable {
         engine.shutdown()
     }
 
+    @Test func theStepObserverSeesEveryStepWithItsBatchAndBlocks() throws {
+        let records = Mutex<[EngineStepRecord]>([])
+        let engine = try Engine(
+            configuration: EngineConfiguration(
+                scheduler: SchedulerConfiguration(maxBatchedTokenCount: 8),
+                stepObserver: { record in records.withLock { $0.append(record) } }),
+            makeModel: { FakeStepModel(blockCount: 64) })
+        let first = Collector(), second = Collector()
+        engine.submit(EngineRequest(promptTokenIds: Array(4..<24), maxNewTokenCount: 5), handler: first.handler)
+        engine.submit(EngineRequest(promptTokenIds: Array(30..<33), maxNewTokenCount: 5), handler: second.handler)
+        #expect(first.wait())
+        #expect(second.wait())
+        engine.shutdown()
+        let seen = records.withLock { $0 }
+        #expect(seen.map(\.index) == Array(1...seen.count))
+        // Every prompt token and every generated token but the last of each request passes through a forward pass.
+        #expect(seen.reduce(0) { $0 + $1.tokenCount } == 20 + 3 + 2 * 4)
+        #expect(seen.reduce(0) { $0 + $1.generatedTokenCount } == 10)
+        #expect(seen.allSatisfy { $0.tokenCount <= 8 && $0.usedBlockCount <= $0.totalBlockCount && $0.seconds >= 0 })
+        #expect(seen.allSatisfy { $0.decodeSequenceCount <= $0.sequenceCount })
+        // Blocks in use after each step: held while the requests run, all released after the last one.
+        #expect(seen.dropLast().allSatisfy { $0.usedBlockCount > 0 })
+        #expect(seen.last?.usedBlockCount == 0)
+        #expect(seen.last?.logLine.hasPrefix("step \(seen.count): ") == true)
+    }
+
     @Test func stopTokenEndsARequest() throws {
         let engine = try makeEngine()
         let prompt = [10, 11, 12]

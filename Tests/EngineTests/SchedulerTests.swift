@@ -254,3 +254,52 @@ private struct Harness {
         #expect(!second)
     }
 }
+
+/// Speculative drafts in the scheduler: they ride along a decode step, count against the budget, and only the
+/// accepted ones become computed tokens; rejected ones are never registered in the prefix cache.
+@Suite struct SchedulerDraftTests {
+    @Test func acceptedDraftsAreComputedAndRejectedOnesAreNotCached() {
+        var scheduler = Scheduler(
+            configuration: SchedulerConfiguration(maxBatchedTokenCount: 64, lookaheadTokenCount: 3),
+            blockPool: BlockPool(blockCount: 16, blockSize: 4))
+        #expect(throws: Never.self) {
+            try scheduler.add(SequenceRequest(id: 1, promptTokenIds: [10, 11, 12], maxNewTokenCount: 20))
+        }
+        var step = scheduler.schedule()  // prefill
+        #expect(step.sequences.first?.draftTokenIds == [])
+        _ = scheduler.update(step, sampledTokenIds: [1: [13]])
+        scheduler.setDrafts(1, [14, 15, 16])
+        step = scheduler.schedule()
+        let item = step.sequences[0]
+        #expect(item.tokenIds == [13] && item.draftTokenIds == [14, 15, 16] && item.startPosition == 3)
+        #expect(step.tokenCount == 4 && item.logitRowCount == 4)
+        #expect(item.blockTable.count * 4 >= 3 + 4)
+        // Drafts 14 and 15 accepted, 16 rejected (replaced by 99): positions 3, 4, 5 are computed; 6 is not.
+        let updates = scheduler.update(step, sampledTokenIds: [1: [14, 15, 99]])
+        #expect(updates[0].newTokenIds == [14, 15, 99])
+        #expect(scheduler.tokenIds(of: 1) == [10, 11, 12, 13, 14, 15, 99])
+        // Six computed tokens: one full block (0...3) is cached, the second (4...7, holding the rejected draft's
+        // slot at 6) is not.
+        #expect(scheduler.blockPool.cachedBlockCount == 1)
+        step = scheduler.schedule()  // no drafts set: a plain decode step from position 6
+        #expect(step.sequences[0].startPosition == 6 && step.sequences[0].tokenIds == [99])
+        #expect(step.sequences[0].draftTokenIds.isEmpty)
+    }
+
+    @Test func draftsStopAtTheBudgetAndAtMaxTokens() {
+        var scheduler = Scheduler(
+            configuration: SchedulerConfiguration(maxBatchedTokenCount: 3, lookaheadTokenCount: 4),
+            blockPool: BlockPool(blockCount: 32, blockSize: 4))
+        #expect(throws: Never.self) {
+            try scheduler.add(SequenceRequest(id: 1, promptTokenIds: [5], maxNewTokenCount: 3))
+        }
+        var step = scheduler.schedule()
+        _ = scheduler.update(step, sampledTokenIds: [1: [6]])
+        scheduler.setDrafts(1, [7, 8, 9, 10])
+        step = scheduler.schedule()
+        // Budget 3 = the token + 2 drafts; and 2 more tokens may be generated: the token's bonus + 1 draft.
+        #expect(step.sequences[0].draftTokenIds == [7])
+        let updates = scheduler.update(step, sampledTokenIds: [1: [7, 8]])
+        #expect(updates[0].newTokenIds == [7, 8] && updates[0].finishReason == .length)
+    }
+}

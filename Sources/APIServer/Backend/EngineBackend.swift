@@ -78,9 +78,17 @@ public final class EngineBackend: GenerationBackend {
         }
     }
 
-    /// Engine prefix-cache counters already added to the registry (the registry takes increments).
+    /// Engine counters already added to the registry (the registry takes increments).
     private final class PrefixCounts: Sendable {
-        let state = Mutex((queries: 0, hits: 0))
+        struct Counts {
+            var queries = 0
+            var hits = 0
+            var drafts = 0
+            var draftTokens = 0
+            var acceptedTokens = 0
+            var acceptedPerPosition: [Int] = []
+        }
+        let state = Mutex(Counts())
     }
 
     private let lastPrefix: PrefixCounts
@@ -97,12 +105,26 @@ public final class EngineBackend: GenerationBackend {
 
     private static func push(_ snapshot: EngineMetrics, into metrics: MetricsRegistry, last: PrefixCounts) {
         metrics.setGauges(running: snapshot.runningCount, waiting: snapshot.waitingCount, kvCacheUsage: snapshot.kvCacheUsage)
-        let delta = last.state.withLock { previous -> (Int, Int) in
-            let delta = (snapshot.prefixQueryTokenCount - previous.queries, snapshot.prefixHitTokenCount - previous.hits)
-            previous = (snapshot.prefixQueryTokenCount, snapshot.prefixHitTokenCount)
-            return delta
+        let (delta, previous) = last.state.withLock { counts -> ((Int, Int), PrefixCounts.Counts) in
+            let previous = counts
+            counts.queries = snapshot.prefixQueryTokenCount
+            counts.hits = snapshot.prefixHitTokenCount
+            counts.drafts = snapshot.specDraftCount
+            counts.draftTokens = snapshot.specDraftTokenCount
+            counts.acceptedTokens = snapshot.specAcceptedTokenCount
+            counts.acceptedPerPosition = snapshot.specAcceptedPerPosition
+            return ((snapshot.prefixQueryTokenCount - previous.queries, snapshot.prefixHitTokenCount - previous.hits), previous)
         }
         if delta.0 > 0 || delta.1 > 0 { metrics.addPrefixCache(queries: delta.0, hits: delta.1) }
+        let drafts = snapshot.specDraftCount - previous.drafts
+        if drafts > 0 {
+            let perPosition = snapshot.specAcceptedPerPosition.enumerated().map { position, count in
+                count - (previous.acceptedPerPosition.indices.contains(position) ? previous.acceptedPerPosition[position] : 0)
+            }
+            metrics.addSpecDecode(
+                drafts: drafts, draftTokens: snapshot.specDraftTokenCount - previous.draftTokens,
+                acceptedTokens: snapshot.specAcceptedTokenCount - previous.acceptedTokens, acceptedByPosition: perPosition)
+        }
     }
 
     public func submit(_ request: GenerationRequest) -> AdmissionResult {

@@ -6,9 +6,19 @@ import Synchronization
 /// How the engine is set up.
 public struct EngineConfiguration: Sendable {
     public var scheduler: SchedulerConfiguration
+    /// Draft tokens per decode step (speculative decoding with the model's drafter, e.g. its MTP layer); 0 = off.
+    /// The scheduler reserves that many extra KV slots per sequence.
+    public var speculativeTokenCount: Int
+    /// Called on the engine thread after every step (the server logs it at trace level). Keep it cheap.
+    public var stepObserver: (@Sendable (EngineStepRecord) -> Void)?
 
-    public init(scheduler: SchedulerConfiguration = SchedulerConfiguration()) {
+    public init(
+        scheduler: SchedulerConfiguration = SchedulerConfiguration(), speculativeTokenCount: Int = 0,
+        stepObserver: (@Sendable (EngineStepRecord) -> Void)? = nil
+    ) {
         self.scheduler = scheduler
+        self.speculativeTokenCount = speculativeTokenCount
+        self.stepObserver = stepObserver
     }
 }
 
@@ -47,8 +57,13 @@ public final class Engine: Sendable {
 
     /// Starts the engine thread and builds the model on it. Throws what `makeModel` throws.
     public init(
-        configuration: EngineConfiguration, makeModel: @escaping @Sendable () throws -> any StepModel
+        configuration requested: EngineConfiguration, makeModel: @escaping @Sendable () throws -> any StepModel
     ) throws {
+        guard requested.speculativeTokenCount >= 0 else { throw EngineError("speculative token count must be >= 0") }
+        var adjusted = requested
+        adjusted.scheduler.lookaheadTokenCount = Swift.max(
+            adjusted.scheduler.lookaheadTokenCount, adjusted.speculativeTokenCount)
+        let configuration = adjusted
         struct Started: Sendable {
             var vocabularySize = 0
             var kvBlockCount = 0
@@ -69,6 +84,12 @@ public final class Engine: Sendable {
                 model = try makeModel()
             } catch {
                 startedBox.state.withLock { $0.error = "\(error)" }
+                ready.signal()
+                stopped.signal()
+                return
+            }
+            if configuration.speculativeTokenCount > 0 && !model.canDraft {
+                startedBox.state.withLock { $0.error = "speculative decoding needs a drafter (an MTP layer), and this model has none" }
                 ready.signal()
                 stopped.signal()
                 return
@@ -150,8 +171,14 @@ public final class Engine: Sendable {
         var scheduler: Scheduler
         let model: any StepModel
         let shared: SharedBox
+        let stepObserver: (@Sendable (EngineStepRecord) -> Void)?
         var sampler: Sampler
         var contexts: [Int: Context] = [:]
+        let speculativeTokenCount: Int
+        /// Drafts proposed this step, handed to the scheduler once the step's tokens are applied.
+        var pendingDrafts: [Int: [Int]] = [:]
+        /// The target distribution of one draft position. // [vocabularySize]
+        var probabilities: [Float]
         var metrics = EngineMetrics()
         let clock = ContinuousClock()
         let startInstant: ContinuousClock.Instant
@@ -159,10 +186,13 @@ public final class Engine: Sendable {
         init(configuration: EngineConfiguration, model: any StepModel, shared: SharedBox) {
             self.model = model
             self.shared = shared
+            stepObserver = configuration.stepObserver
             scheduler = Scheduler(
                 configuration: configuration.scheduler,
                 blockPool: BlockPool(blockCount: model.kvBlockCount, blockSize: model.kvBlockSize))
             sampler = Sampler(vocabularySize: model.vocabularySize)
+            speculativeTokenCount = configuration.speculativeTokenCount
+            probabilities = [Float](repeating: 0, count: model.vocabularySize)
             metrics.kvBlockCount = model.kvBlockCount
             startInstant = clock.now
         }
@@ -243,45 +273,23 @@ public final class Engine: Sendable {
                 contexts[item.id] = context
                 context.handler(.started(cachedPromptTokenCount: scheduler.cachedPromptTokenCount(of: item.id)))
             }
+            pendingDrafts.removeAll(keepingCapacity: true)
+            // Per sampling sequence: the accepted drafts, then the main model's own token.
             var sampled: [Int: [Int]] = [:]
-            var generated: [Int: GeneratedToken] = [:]
-            let vocabularySize = model.vocabularySize
+            var generated: [Int: [GeneratedToken]] = [:]
             do {
                 try model.run(step) { logits in
                     var row = 0
                     for item in step.sequences where item.samples {
-                        defer { row += 1 }
+                        defer { row += item.logitRowCount }
                         guard var context = contexts[item.id] else { continue }
-                        let rowBuffer = UnsafeMutableBufferPointer(
-                            rebasing: logits[(row * vocabularySize)..<((row + 1) * vocabularySize)])
-                        var logProbability: TokenLogProbability?
-                        var top: [TokenLogProbability] = []
-                        let rawLogits: [Float]? = context.request.logprobCount != nil ? Array(rowBuffer) : nil
-                        let allowed = context.constraint?.mask(rowBuffer, stopIds: context.request.stopTokenIds)
-                        var token = sampler.sample(
-                            logits: rowBuffer, parameters: context.request.sampling, history: context.history,
-                            random: &context.random, bannedIds: context.request.bannedTokenIds)
-                        if let allowed, !allowed.contains(token) {
-                            // Bans or bias left nothing the grammar allows: take its first token, never leave it.
-                            token = allowed.first ?? token
-                        }
-                        if context.constraint != nil, !context.request.stopTokenIds.contains(token) {
-                            _ = context.constraint?.advance(token)
-                        }
-                        if let count = context.request.logprobCount, let rawLogits {
-                            let result = rawLogits.withUnsafeBufferPointer {
-                                LogProbabilities.compute(logits: $0, chosen: token, topCount: count)
-                            }
-                            logProbability = result.chosen
-                            top = result.top
-                        }
-                        context.history.appendGenerated(token)
+                        let tokens = sampleRows(logits, firstRow: row, item: item, context: &context)
                         contexts[item.id] = context
-                        sampled[item.id] = [token]
-                        generated[item.id] = GeneratedToken(
-                            id: token, logProbability: logProbability, topLogProbabilities: top)
+                        sampled[item.id] = tokens.map(\.id)
+                        generated[item.id] = tokens
                     }
                 }
+                if speculativeTokenCount > 0 { try draft(step, sampled: sampled) }
             } catch {
                 for item in step.sequences {
                     contexts.removeValue(forKey: item.id)?.handler(.failed("forward pass failed: \(error)"))
@@ -292,12 +300,18 @@ public final class Engine: Sendable {
             let updates = scheduler.update(step, sampledTokenIds: sampled)
             for update in updates {
                 guard let context = contexts[update.id] else { continue }
-                if update.finishReason != nil { contexts[update.id] = nil }
+                if update.finishReason != nil {
+                    contexts[update.id] = nil
+                } else if let drafts = pendingDrafts[update.id] {
+                    scheduler.setDrafts(update.id, drafts)
+                }
                 if !update.newTokenIds.isEmpty || update.finishReason != nil {
-                    let tokens = update.newTokenIds.map { id in generated[update.id].flatMap { $0.id == id ? $0 : nil } ?? GeneratedToken(id: id) }
+                    // Tokens after a stop are dropped by the scheduler: report the same prefix.
+                    let tokens = Array((generated[update.id] ?? []).prefix(update.newTokenIds.count))
                     context.handler(.tokens(tokens, finishReason: update.finishReason))
                 }
             }
+            pendingDrafts.removeAll(keepingCapacity: true)
             let elapsed = clock.now - begin
             metrics.stepCount += 1
             metrics.busySeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
@@ -308,7 +322,151 @@ public final class Engine: Sendable {
             metrics.promptTokenCount += step.sequences.reduce(0) { total, item in
                 total + (item.samples ? item.tokenIds.count - 1 : item.tokenIds.count)
             }
-            metrics.generatedTokenCount += updates.reduce(0) { $0 + $1.newTokenIds.count }
+            let generatedThisStep = updates.reduce(0) { $0 + $1.newTokenIds.count }
+            metrics.generatedTokenCount += generatedThisStep
+            if let stepObserver {
+                let decodeCount = step.sequences.reduce(0) { $0 + ($1.samples && $1.tokenIds.count == 1 ? 1 : 0) }
+                stepObserver(EngineStepRecord(
+                    index: metrics.stepCount, sequenceCount: step.sequences.count, decodeSequenceCount: decodeCount,
+                    tokenCount: step.tokenCount,
+                    draftTokenCount: step.sequences.reduce(0) { $0 + $1.draftTokenIds.count },
+                    generatedTokenCount: generatedThisStep,
+                    preemptedCount: step.preemptedIds.count, waitingCount: scheduler.waitingCount,
+                    usedBlockCount: scheduler.blockPool.usedBlockCount, totalBlockCount: model.kvBlockCount,
+                    seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
+            }
+        }
+
+        /// Samples one sequence's tokens from its logit rows. Without drafts: one token, exactly as the sampler
+        /// picks it. With drafts: speculative rejection sampling, row by row, so every emitted token has the
+        /// distribution the sampler would have used at its position (bias, bans and penalties over the history
+        /// including the drafts accepted before it): draft j is accepted with probability min(1, p(d)/q(d)), where
+        /// the drafter proposes greedily (q is one-hot, so the ratio is p(d)); on rejection the token is drawn from
+        /// the normalised max(p - q, 0), i.e. p without d. Greedy requests accept exactly when the draft is the
+        /// argmax, so their output is identical to decoding without drafts. After all drafts, one more token
+        /// from the last row.
+        mutating func sampleRows(
+            _ logits: UnsafeMutableBufferPointer<Float>, firstRow: Int, item: ScheduledSequence, context: inout Context
+        ) -> [GeneratedToken] {
+            let vocabularySize = model.vocabularySize
+            var tokens: [GeneratedToken] = []
+            for j in 0..<item.logitRowCount {
+                let row = firstRow + j
+                let rowBuffer = UnsafeMutableBufferPointer(
+                    rebasing: logits[(row * vocabularySize)..<((row + 1) * vocabularySize)])
+                let rawLogits: [Float]? = context.request.logprobCount != nil ? Array(rowBuffer) : nil
+                // Constrained decoding: forbidden tokens get -inf before verification or sampling, so a draft the
+                // grammar forbids is rejected and the replacement comes from the allowed tokens.
+                let allowed = context.constraint?.mask(rowBuffer, stopIds: context.request.stopTokenIds)
+                var token: Int
+                var last = true
+                if j < item.draftTokenIds.count {
+                    let draft = item.draftTokenIds[j]
+                    token = verify(rowBuffer, draft: draft, context: &context)
+                    last = token != draft
+                } else {
+                    token = sampler.sample(
+                        logits: rowBuffer, parameters: context.request.sampling, history: context.history,
+                        random: &context.random, bannedIds: context.request.bannedTokenIds)
+                }
+                if let allowed, !allowed.contains(token) {
+                    // Bans or bias left nothing the grammar allows: take its first token, never leave it.
+                    token = allowed.first ?? token
+                    last = true
+                }
+                if context.constraint != nil {
+                    if context.request.stopTokenIds.contains(token) {
+                        last = true
+                    } else {
+                        _ = context.constraint?.advance(token)
+                    }
+                }
+                var generatedToken = GeneratedToken(id: token)
+                if let count = context.request.logprobCount, let rawLogits {
+                    let result = rawLogits.withUnsafeBufferPointer {
+                        LogProbabilities.compute(logits: $0, chosen: token, topCount: count)
+                    }
+                    generatedToken.logProbability = result.chosen
+                    generatedToken.topLogProbabilities = result.top
+                }
+                context.history.appendGenerated(token)
+                tokens.append(generatedToken)
+                if last { break }
+            }
+            if !item.draftTokenIds.isEmpty {
+                let accepted = tokens.count - 1
+                metrics.specDraftCount += 1
+                metrics.specDraftTokenCount += item.draftTokenIds.count
+                metrics.specAcceptedTokenCount += accepted
+                while metrics.specAcceptedPerPosition.count < item.draftTokenIds.count {
+                    metrics.specAcceptedPerPosition.append(0)
+                }
+                for position in 0..<accepted { metrics.specAcceptedPerPosition[position] += 1 }
+            }
+            return tokens
+        }
+
+        /// One draft position: returns `draft` when accepted, else the replacement token.
+        mutating func verify(_ logits: UnsafeMutableBufferPointer<Float>, draft: Int, context: inout Context) -> Int {
+            let parameters = context.request.sampling
+            Sampler.applyBiasAndPenalties(
+                logits, parameters: parameters, history: context.history, bannedIds: context.request.bannedTokenIds)
+            if parameters.isGreedy { return Sampler.argmax(UnsafeBufferPointer(logits)) }
+            return probabilities.withUnsafeMutableBufferPointer { p in
+                sampler.distribution(logits: UnsafeBufferPointer(logits), parameters: parameters, into: p)
+                guard draft >= 0 && draft < p.count else { return Sampler.draw(from: UnsafeBufferPointer(p), random: &context.random) }
+                if context.random.nextUnitFloat() < p[draft] { return draft }
+                p[draft] = 0
+                // Rounding can leave no mass outside the draft (p(d) = 1 - ulp): then the draft is the only choice.
+                guard p.contains(where: { $0 > 0 }) else { return draft }
+                return Sampler.draw(from: UnsafeBufferPointer(p), random: &context.random)
+            }
+        }
+
+        /// Runs the drafter after a step: its KV over every row that is now final, then up to K drafts for each
+        /// sequence that keeps decoding. The drafts go to the scheduler after `update` (see `pendingDrafts`).
+        mutating func draft(_ step: SchedulerStep, sampled: [Int: [Int]]) throws {
+            var work: [DraftWork] = []
+            var workIds: [Int] = []
+            for (index, item) in step.sequences.enumerated() {
+                guard let context = contexts[item.id] else { continue }
+                var next = Array(item.tokenIds.dropFirst())
+                var draftCount = 0
+                if item.samples {
+                    guard let tokens = sampled[item.id], !tokens.isEmpty else { continue }
+                    next += tokens
+                    let remaining = scheduler.remainingTokenCount(of: item.id) - tokens.count
+                    let stops = !context.request.ignoreEOS && tokens.contains { context.request.stopTokenIds.contains($0) }
+                    if !stops && remaining > 1 { draftCount = Swift.min(speculativeTokenCount, remaining - 1) }
+                } else {
+                    guard let following = scheduler.tokenId(of: item.id, at: item.startPosition + item.tokenIds.count)
+                    else { continue }
+                    next.append(following)
+                }
+                var table = item.blockTable
+                let computed = item.startPosition + next.count
+                if draftCount > 1 {
+                    // Recursive drafts write the drafter's KV at positions computed ..< computed + draftCount - 1.
+                    if let reserved = scheduler.reserveSlots(for: item.id, upTo: computed + draftCount - 1) {
+                        table = reserved
+                    } else {
+                        draftCount = 1
+                    }
+                }
+                work.append(
+                    DraftWork(sequenceIndex: index, rowCount: next.count, nextTokenIds: next, draftCount: draftCount, blockTable: table))
+                workIds.append(item.id)
+            }
+            guard !work.isEmpty else { return }
+            let drafts = try model.draft(step, work: work) { w, logits in
+                // The drafter proposes its most likely token under the request's bias, bans and penalties.
+                guard let context = contexts[workIds[w]] else { return Sampler.argmax(UnsafeBufferPointer(logits)) }
+                Sampler.applyBiasAndPenalties(
+                    logits, parameters: context.request.sampling, history: context.history,
+                    bannedIds: context.request.bannedTokenIds)
+                return Sampler.argmax(UnsafeBufferPointer(logits))
+            }
+            for (w, id) in workIds.enumerated() where !drafts[w].isEmpty { pendingDrafts[id] = drafts[w] }
         }
 
         mutating func publishMetrics() {

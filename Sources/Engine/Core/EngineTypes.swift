@@ -82,4 +82,43 @@ public struct EngineMetrics: Sendable, Equatable {
     public var lastStepTime = 0.0
     public var lastStepTokenCount = 0
     public var lastStepSequenceCount = 0
+    /// Speculative decoding: verifications that carried drafts (one per sequence and step), drafts proposed,
+    /// drafts accepted, and accepted drafts by position (0 = the first draft of a step).
+    public var specDraftCount = 0
+    public var specDraftTokenCount = 0
+    public var specAcceptedTokenCount = 0
+    public var specAcceptedPerPosition: [Int] = []
+
+    /// Tokens one verification yields on average: 1 + accepted / drafts (0 before any draft).
+    public var meanAcceptanceLength: Double {
+        specDraftCount == 0 ? 0 : 1 + Double(specAcceptedTokenCount) / Double(specDraftCount)
+    }
+}
+
+/// One engine step, as the step observer sees it (the server's per-step trace line).
+public struct EngineStepRecord: Sendable, Equatable {
+    /// 1-based step number.
+    public var index: Int
+    /// Sequences in the batch, and how many of them were plain decodes (one token, sampled).
+    public var sequenceCount: Int
+    public var decodeSequenceCount: Int
+    /// Tokens computed by the forward pass (decode tokens + prompt chunk tokens + drafts to verify).
+    public var tokenCount: Int
+    /// Speculative draft tokens verified in this pass.
+    public var draftTokenCount: Int
+    /// Tokens appended to sequences this step.
+    public var generatedTokenCount: Int
+    public var preemptedCount: Int
+    public var waitingCount: Int
+    public var usedBlockCount: Int
+    public var totalBlockCount: Int
+    /// Wall time of the step: schedule, forward, sample, report.
+    public var seconds: Double
+
+    /// `step 12: 5 seqs (4 decode, 1 prefill), 68 tokens (0 drafts), 4 generated, 0 preempted, 3 waiting, blocks 40/1024, 81.2 ms`
+    public var logLine: String {
+        "step \(index): \(sequenceCount) seqs (\(decodeSequenceCount) decode, \(sequenceCount - decodeSequenceCount) prefill), "
+            + "\(tokenCount) tokens (\(draftTokenCount) drafts), \(generatedTokenCount) generated, \(preemptedCount) preempted, \(waitingCount) waiting, "
+            + "blocks \(usedBlockCount)/\(totalBlockCount), \((seconds * 1e4).rounded() / 10) ms"
+    }
 }

@@ -24,6 +24,8 @@ public struct Scheduler: Sendable {
         var cachedPromptTokenCount = 0
         var arrivalIndex: Int
         var preemptionCount = 0
+        /// Speculative tokens proposed for the next decode step (verified there, then cleared).
+        var draftTokenIds: [Int] = []
     }
 
     private var sequences: [Int: Sequence] = [:]
@@ -105,9 +107,25 @@ public struct Scheduler: Sendable {
                 if victim == id { break }
                 fits = ensureBlocks(for: id, upTo: sequence.computedTokenCount + count)
             }
-            guard fits, let current = sequences[id] else { continue }  // preempted itself: running shrank
-            scheduled.append(makeScheduled(current, count: count))
+            guard fits, var current = sequences[id] else { continue }  // preempted itself: running shrank
             budget -= count
+            var drafts: [Int] = []
+            if count == pending && !current.draftTokenIds.isEmpty {
+                // Drafts ride along a decode step when the budget and the pool allow; otherwise they are dropped.
+                let remaining = current.request.maxNewTokenCount - current.generatedCount
+                let room = Swift.min(current.draftTokenIds.count, budget, Swift.max(0, remaining - 1))
+                if room > 0 && ensureBlocks(for: id, upTo: current.computedTokenCount + count + room),
+                    let refreshed = sequences[id]
+                {
+                    current = refreshed
+                    drafts = Array(current.draftTokenIds.prefix(room))
+                    budget -= room
+                }
+                sequences[id]?.draftTokenIds = []
+            }
+            var item = makeScheduled(current, count: count)
+            item.draftTokenIds = drafts
+            scheduled.append(item)
             index += 1
         }
 
@@ -159,9 +177,19 @@ public struct Scheduler: Sendable {
         for item in step.sequences {
             guard var sequence = sequences[item.id] else { continue }  // cancelled during the step
             sequence.computedTokenCount = item.startPosition + item.tokenIds.count
+            sequence.draftTokenIds = []
             var newTokens: [Int] = []
             var finish: FinishReason?
             if item.samples, let sampled = sampledTokenIds[item.id] {
+                // Accepted drafts come first and were computed in this pass; the last token (the main model's own)
+                // was not. Rejected drafts are not counted, so their KV slots are rewritten and never cached.
+                var accepted = 0
+                while accepted < Swift.min(sampled.count - 1, item.draftTokenIds.count),
+                    sampled[accepted] == item.draftTokenIds[accepted]
+                {
+                    accepted += 1
+                }
+                sequence.computedTokenCount += accepted
                 for token in sampled {
                     sequence.tokenIds.append(token)
                     sequence.generatedCount += 1
@@ -184,6 +212,32 @@ public struct Scheduler: Sendable {
 
     /// Ends a sequence for a reason found outside (a stop string): frees it like a cancellation.
     public mutating func finish(_ id: Int) { finishSequence(id) }
+
+    // MARK: - Speculative decoding
+
+    /// Sets the draft tokens to verify in the sequence's next decode step (replacing any earlier ones).
+    public mutating func setDrafts(_ id: Int, _ draftTokenIds: [Int]) {
+        sequences[id]?.draftTokenIds = draftTokenIds
+    }
+
+    /// The token at `index` of the sequence (prompt + generated), if known.
+    public func tokenId(of id: Int, at index: Int) -> Int? {
+        guard let sequence = sequences[id], sequence.tokenIds.indices.contains(index) else { return nil }
+        return sequence.tokenIds[index]
+    }
+
+    /// Tokens the sequence may still generate.
+    public func remainingTokenCount(of id: Int) -> Int {
+        guard let sequence = sequences[id] else { return 0 }
+        return Swift.max(0, sequence.request.maxNewTokenCount - sequence.generatedCount)
+    }
+
+    /// Makes the sequence own KV slots for positions `0 ..< tokenCount` (the drafter writes speculative positions
+    /// ahead of the computed ones) and returns its block table, or nil when the pool is short (nothing preempted).
+    public mutating func reserveSlots(for id: Int, upTo tokenCount: Int) -> [Int]? {
+        guard ensureBlocks(for: id, upTo: tokenCount) else { return nil }
+        return sequences[id]?.blocks
+    }
 
     // MARK: - Internals
 
@@ -211,6 +265,7 @@ public struct Scheduler: Sendable {
         sequence.blocks = []
         sequence.fullBlockHashes = []
         sequence.computedTokenCount = 0
+        sequence.draftTokenIds = []
         sequence.preemptionCount += 1
         sequences[id] = sequence
         running.removeAll { $0 == id }

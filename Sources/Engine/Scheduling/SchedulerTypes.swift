@@ -55,14 +55,32 @@ public enum FinishReason: String, Sendable, Equatable {
 }
 
 /// One sequence's share of a step: compute `tokenIds` at positions `startPosition...`, writing their K/V through
-/// `blockTable`; when `samples` is true the last row's logits pick the next token.
+/// `blockTable`; when `samples` is true the last row's logits pick the next token. With speculative decoding a
+/// decode step also carries `draftTokenIds`, computed right after `tokenIds` (positions continue) and verified
+/// against the logits of the last token row and of every draft row.
 public struct ScheduledSequence: Sendable, Equatable {
     public var id: Int
     public var tokenIds: [Int]
     public var startPosition: Int
-    /// Physical KV block of each logical block, covering at least startPosition + tokenIds.count positions.
+    /// Physical KV block of each logical block, covering at least startPosition + rowCount positions.
     public var blockTable: [Int]
     public var samples: Bool
+    /// Speculative tokens to verify (empty unless `samples`).
+    public var draftTokenIds: [Int] = []
+
+    public init(id: Int, tokenIds: [Int], startPosition: Int, blockTable: [Int], samples: Bool, draftTokenIds: [Int] = []) {
+        self.id = id
+        self.tokenIds = tokenIds
+        self.startPosition = startPosition
+        self.blockTable = blockTable
+        self.samples = samples
+        self.draftTokenIds = draftTokenIds
+    }
+
+    /// Rows this sequence adds to the forward pass: its tokens, then its drafts.
+    public var rowCount: Int { tokenIds.count + draftTokenIds.count }
+    /// Logit rows it needs: one per draft plus one, when it samples.
+    public var logitRowCount: Int { samples ? draftTokenIds.count + 1 : 0 }
 }
 
 /// Everything one forward pass computes, in batch order (running sequences first, oldest first).
@@ -71,7 +89,7 @@ public struct SchedulerStep: Sendable {
     /// Sequences preempted while building this step (their blocks were freed; they will be recomputed).
     public var preemptedIds: [Int]
 
-    public var tokenCount: Int { sequences.reduce(0) { $0 + $1.tokenIds.count } }
+    public var tokenCount: Int { sequences.reduce(0) { $0 + $1.rowCount } }
     public var isEmpty: Bool { sequences.isEmpty }
 }
 

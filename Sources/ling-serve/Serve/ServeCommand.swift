@@ -46,6 +46,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long) var kvCacheDtype: String?
     @Option(name: .long) var blockSize: String?
     @Option(name: .long, help: "true or false.") var enablePrefixCaching: String?
+    @Option(name: .long, help: "off or mtp.") var speculative: String?
+    @Option(name: .long, help: "1 to 4.") var speculativeTokens: String?
     @Option(name: .long) var threads: String?
     @Option(name: .long) var maxN: String?
     @Option(name: .long) var defaultTemperature: String?
@@ -73,7 +75,8 @@ struct ServeCommand: AsyncParsableCommand {
             ("max-output-tokens", maxOutputTokens), ("max-batched-tokens", maxBatchedTokens), ("max-num-seqs", maxNumSeqs),
             ("max-queued-requests", maxQueuedRequests), ("max-queued-tokens", maxQueuedTokens),
             ("kv-cache-memory", kvCacheMemory), ("kv-cache-dtype", kvCacheDtype), ("block-size", blockSize),
-            ("enable-prefix-caching", enablePrefixCaching), ("threads", threads), ("max-n", maxN),
+            ("enable-prefix-caching", enablePrefixCaching), ("speculative", speculative),
+            ("speculative-tokens", speculativeTokens), ("threads", threads), ("max-n", maxN),
             ("default-temperature", defaultTemperature), ("default-top-p", defaultTopP),
             ("default-repetition-penalty", defaultRepetitionPenalty), ("max-body-bytes", maxBodyBytes),
             ("max-header-bytes", maxHeaderBytes), ("max-header-count", maxHeaderCount),
@@ -155,18 +158,40 @@ struct ServerLaunch {
         let directory = modelDirectory
         let blockSize = settings.blockSize
         let precision: KVStorage.Precision = settings.kvCacheDtype == "bf16" ? .bf16 : .f32
+        // One trace line per engine step: batch, tokens, preemptions, blocks, time (issue: observability).
+        var stepObserver: (@Sendable (EngineStepRecord) -> Void)?
+        if log.minimum == .trace {
+            stepObserver = { (record: EngineStepRecord) in
+                let line = record.logLine
+                log.log(.trace, line)
+            }
+        }
+        let speculativeTokens = settings.speculative == "mtp" ? settings.speculativeTokens : 0
+        if speculativeTokens > 0 && !config.hasMTPLayer {
+            throw ValidationError(
+                "--speculative mtp: \(modelDirectory) has no MTP layer (num_nextn_predict_layers is 0 or absent); "
+                    + "serve it with --speculative off")
+        }
         let engine = try Engine(
             configuration: EngineConfiguration(
                 scheduler: SchedulerConfiguration(
                     maxBatchedTokenCount: settings.maxBatchedTokens, maxRunningSequenceCount: settings.maxNumSeqs,
-                    maxModelLength: maxModelLength, enablePrefixCaching: settings.enablePrefixCaching)),
+                    maxModelLength: maxModelLength, enablePrefixCaching: settings.enablePrefixCaching),
+                speculativeTokenCount: speculativeTokens, stepObserver: stepObserver),
             makeModel: {
                 let model = try loadModel(directory: directory, threads: threadCount)
-                return try LingStepModel(model: model, kvBlockCount: kvBlockCount, kvBlockSize: blockSize, precision: precision)
+                return try LingStepModel(
+                    model: model, kvBlockCount: kvBlockCount, kvBlockSize: blockSize, precision: precision,
+                    drafting: speculativeTokens > 0)
             })
         log.info(
             "model loaded: \(config.layerCount) layers, vocab \(config.vocabSize), KV cache \(kvBlockCount) blocks of \(blockSize) "
                 + "(\((kvBlockCount * bytesPerBlock) >> 20) MiB, \(settings.kvCacheDtype)), max model length \(maxModelLength)")
+
+        if speculativeTokens > 0 {
+            log.info("speculative decoding: MTP, \(speculativeTokens) draft tokens per step")
+            SpeculationLog.start(engine: engine, log: log)
+        }
 
         var apiKeys = settings.apiKeys
         if let file = settings.apiKeyFile {
@@ -244,6 +269,32 @@ struct ServerLaunch {
             }
             SignalSources.keep(sources)
         }
+    }
+}
+
+/// Logs the mean acceptance length of speculative decoding every 10 s while drafts are being verified.
+enum SpeculationLog {
+    nonisolated(unsafe) private static var timer: DispatchSourceTimer?
+
+    static func start(engine: Engine, log: ServerLog) {
+        let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "lingserve.speculation-log"))
+        let last = Mutex(0)
+        source.schedule(deadline: .now() + 10, repeating: 10)
+        source.setEventHandler {
+            let metrics = engine.metrics
+            let changed = last.withLock { previous in
+                defer { previous = metrics.specDraftCount }
+                return previous != metrics.specDraftCount
+            }
+            guard changed, metrics.specDraftCount > 0 else { return }
+            let drafts = Double(metrics.specDraftCount)
+            let perPosition = metrics.specAcceptedPerPosition.map { String(format: "%.2f", Double($0) / drafts) }
+            let rate = metrics.specDraftTokenCount == 0 ? 0 : 100 * Double(metrics.specAcceptedTokenCount) / Double(metrics.specDraftTokenCount)
+            log.info(String(format: "speculative decoding: mean acceptance length %.2f, acceptance rate %.1f%%, ", metrics.meanAcceptanceLength, rate)
+                + "per position [\(perPosition.joined(separator: ", "))] over \(metrics.specDraftCount) verifications")
+        }
+        source.resume()
+        timer = source
     }
 }
 

@@ -24,6 +24,8 @@ struct ServeSettings: Sendable, Equatable {
     var kvCacheDtype = "f32"
     var blockSize = 16
     var enablePrefixCaching = true
+    var speculative = "off"
+    var speculativeTokens = 3
     var threads = 0
     var maxN = 8
     var defaultTemperature: Double = 1.0
@@ -71,6 +73,10 @@ struct ServeSettings: Sendable, Equatable {
         key("kv-cache-dtype", "KV cache element type: f32 or bf16.", \.kvCacheDtype, choices: ["f32", "bf16"]),
         key("block-size", "Tokens per KV block.", \.blockSize, range: 1...1024),
         key("enable-prefix-caching", "Reuse the KV blocks of repeated prompt prefixes.", \.enablePrefixCaching),
+        key("speculative", "Speculative decoding: off, or mtp (the checkpoint's MTP layer drafts; refused without one).",
+            \.speculative, choices: ["off", "mtp"]),
+        key("speculative-tokens", "Draft tokens per step with --speculative mtp (the MTP layer applied recursively).",
+            \.speculativeTokens, range: 1...4),
         key("threads", "Compute threads (0 = one per core).", \.threads, range: 0...1024),
         key("max-n", "Largest `n` (choices per request).", \.maxN, range: 1...128),
         key("default-temperature", "Temperature when a request gives none.", \.defaultTemperature),
