@@ -93,7 +93,8 @@ struct APIRequestFuzzer {
         }
         let method = random.chance(90) ? "POST" : random.pick(["GET", "PUT", "DELETE", "PATCH", "OPTIONS"])
         let type = random.pick(["application/json", "application/x-www-form-urlencoded", "text/plain", "application/json; charset=utf-8"])
-        var head = "\(method) \(random.pick(Self.paths)) HTTP/1.1\r\nHost: f\r\nContent-Type: \(type)\r\n"
+        let path = random.chance(70) ? random.pick(["/v1/chat/completions", "/v1/completions"]) : random.pick(Self.paths)
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: f\r\nContent-Type: \(type)\r\n"
         if random.chance(10) { head += "Authorization: Bearer \(random.pick(["x", "", "\u{1}"]))\r\n" }
         if random.chance(20) {
             // The same body, chunked, in random pieces.

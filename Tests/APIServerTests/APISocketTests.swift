@@ -119,7 +119,7 @@ struct SocketHarness {
         engineBackend?.engine.shutdown()
     }
 
-    func client(timeout: Int = 20) throws -> TestClient { try TestClient(port: port, receiveTimeout: timeout) }
+    func client(timeout: Int = 60) throws -> TestClient { try TestClient(port: port, receiveTimeout: timeout) }
 
     /// One request on a fresh connection.
     func send(_ method: String, _ path: String, body: String? = nil, key: String? = nil) throws -> TestResponse {
