@@ -173,7 +173,9 @@ struct APISocketTests {
     ]
 
     @Test("Auth on every route over the socket: 401 everywhere but GET /health; /metrics open only with the flag")
-    func authOnEveryRoute() throws {
+    func authOnEveryRoute() async throws { try await offCooperativePool { try Self.authOnEveryRouteBody() } }
+
+    static func authOnEveryRouteBody() throws {
         for metricsOpen in [false, true] {
             let harness = try SocketHarness(
                 backend: FakeBackend { _ in [.step(choiceIndex: 0, tokens: [SampledToken(id: 256)], finish: .stopToken)] },
@@ -201,7 +203,9 @@ struct APISocketTests {
     }
 
     @Test("429 with Retry-After when the engine's waiting queue is full, before any byte; the queue drains after")
-    func fullQueueGets429() throws {
+    func fullQueueGets429() async throws { try await offCooperativePool { try Self.fullQueueGets429Body() } }
+
+    static func fullQueueGets429Body() throws {
         let gate = StepGate()
         gate.isOpen = false
         let harness = try SocketHarness(gate: gate, maxQueuedRequests: 1)
@@ -243,7 +247,9 @@ struct APISocketTests {
     }
 
     @Test("SSE shape: role chunk first, content deltas, one finish chunk, usage chunk, [DONE], headers")
-    func sseShape() throws {
+    func sseShape() async throws { try await offCooperativePool { try Self.sseShapeBody() } }
+
+    static func sseShapeBody() throws {
         let harness = try SocketHarness(backend: FakeBackend { _ in
             [.scheduled(cachedPromptTokenCount: 0),
              .step(choiceIndex: 0, tokens: FakeCodec.ids("Hel").map { SampledToken(id: $0) }, finish: nil),
@@ -276,7 +282,9 @@ struct APISocketTests {
     }
 
     @Test("Tool-call deltas over the socket: index on every delta, id/type/name only on the first, arguments concatenate")
-    func toolCallDeltas() throws {
+    func toolCallDeltas() async throws { try await offCooperativePool { try Self.toolCallDeltasBody() } }
+
+    static func toolCallDeltasBody() throws {
         let output = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"c\"}}\n</tool_call>"
             + "\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"unit\": \"f\"}}\n</tool_call>"
         let ids = FakeCodec.ids(output)
@@ -310,7 +318,9 @@ struct APISocketTests {
     }
 
     @Test("tool_choice required through the engine: a weak (noise) model still returns a valid call", arguments: [false, true])
-    func requiredToolChoiceConstrainsTheEngine(stream: Bool) throws {
+    func requiredToolChoiceConstrainsTheEngine(stream: Bool) async throws { try await offCooperativePool { try Self.requiredToolChoiceConstrainsTheEngineBody(stream: stream) } }
+
+    static func requiredToolChoiceConstrainsTheEngineBody(stream: Bool) throws {
         let harness = try SocketHarness()
         defer { harness.stop() }
         for seed in 1...3 {
@@ -353,7 +363,9 @@ struct APISocketTests {
     }
 
     @Test("response_format json_schema through the engine: the noise model's content parses and conforms")
-    func jsonSchemaConstrainsTheEngine() throws {
+    func jsonSchemaConstrainsTheEngine() async throws { try await offCooperativePool { try Self.jsonSchemaConstrainsTheEngineBody() } }
+
+    static func jsonSchemaConstrainsTheEngineBody() throws {
         let harness = try SocketHarness()
         defer { harness.stop() }
         let schema = #"{"type":"object","properties":{"ok":{"type":"boolean"},"n":{"type":"integer"},"tags":{"type":"array","items":{"enum":["a","b"]},"maxItems":3}},"required":["ok","n","tags"],"additionalProperties":false}"#
@@ -377,7 +389,9 @@ struct APISocketTests {
     }
 
     @Test("A client that disconnects mid-stream frees its request: running back to 0, counted as abort in /metrics")
-    func disconnectMidStreamFreesTheRequest() throws {
+    func disconnectMidStreamFreesTheRequest() async throws { try await offCooperativePool { try Self.disconnectMidStreamFreesTheRequestBody() } }
+
+    static func disconnectMidStreamFreesTheRequestBody() throws {
         let gate = StepGate()
         gate.allow(steps: 3)  // prefill + two tokens, then the model waits: the request stays running
         let harness = try SocketHarness(gate: gate)
@@ -413,7 +427,9 @@ struct APISocketTests {
     }
 
     @Test("Graceful shutdown: the stream in progress completes, then new connections are refused")
-    func gracefulShutdown() throws {
+    func gracefulShutdown() async throws { try await offCooperativePool { try Self.gracefulShutdownBody() } }
+
+    static func gracefulShutdownBody() throws {
         let gate = StepGate()
         gate.isOpen = false
         let harness = try SocketHarness(gate: gate)
@@ -438,7 +454,9 @@ struct APISocketTests {
     }
 
     @Test("SSE keep-alive: `: ping` comments while a stream waits, and none once it is done")
-    func keepAlivePings() throws {
+    func keepAlivePings() async throws { try await offCooperativePool { try Self.keepAlivePingsBody() } }
+
+    static func keepAlivePingsBody() throws {
         let gate = StepGate()
         gate.isOpen = false
         let harness = try SocketHarness(gate: gate, keepAliveSeconds: 0.05)
@@ -454,5 +472,22 @@ struct APISocketTests {
         let events = sseEvents(body)
         #expect(events.data.last == "[DONE]")
         #expect(events.data.dropLast().allSatisfy { (try? JSONParser.parse($0)) != nil })
+    }
+}
+
+/// Runs blocking socket code on a thread of its own. The tests block on `recv`; on the cooperative pool (as wide as
+/// the machine has cores) two such tests would leave no thread for the server's request tasks.
+func offCooperativePool(_ body: @escaping @Sendable () throws -> Void) async throws {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        let thread = Thread {
+            do {
+                try body()
+                continuation.resume()
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
     }
 }
