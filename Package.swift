@@ -2,7 +2,7 @@
 // LingServe: an OpenAI-compatible inference server for Ling 2.0 (BailingMoeV2ForCausalLM) models on CPUs.
 //
 // Dependency direction (arrow = may import; nothing points back up):
-//   ling-serve -> APIServer -> {Engine, Tokenizers, ChatTemplates, HTTP, OpenAIAPI}
+//   ling-serve -> APIServer -> {Engine, Grammar, Tokenizers, ChatTemplates, HTTP, OpenAIAPI};  Grammar -> {Engine, JSON}
 //   Engine -> {Models, KVCache, Tensors};  Models -> {KVCache, Tensors};  KVCache -> Tensors -> {CKernels, CBLAS}
 //   ling-bench -> BenchClient -> {CCurl, OpenAIAPI}
 // Tokenizers, ChatTemplates, HTTP and OpenAIAPI know nothing of the engine; the engine speaks token ids only.
@@ -42,7 +42,8 @@ let package = Package(
         // ---- network side (no engine imports)
         .target(name: "HTTP", dependencies: ["COpenSSL"]),
         .target(name: "OpenAIAPI", dependencies: ["JSON"]),
-        .target(name: "APIServer", dependencies: ["Engine", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),
+        .target(name: "Grammar", dependencies: ["Engine", "JSON"]),  // constrained decoding: JSON schema / tool-call grammars over token bytes
+        .target(name: "APIServer", dependencies: ["Engine", "Grammar", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),
         .target(name: "BenchClient", dependencies: ["CCurl", "CCurlShim", "OpenAIAPI"]),
 
         // ---- executables: argument parsing and wiring only
@@ -59,7 +60,8 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Fixtures"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "JSON"], exclude: ["Fixtures"]),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON"]),
-        .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON"]),
+        .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON", "HTTP"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Engine", "JSON"]),
         .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "fake-openai-server"]),
         .executableTarget(name: "http-echo", dependencies: ["HTTP"]),  // wrk target for the HTTP layer alone
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),

@@ -10,3 +10,11 @@ swift test -c release -Xswiftc -enable-testing --skip-build
 # Configuration and deployment files, then the README's serve command end to end on the bundled model.
 python3 scripts/check-deploy.py .build/release/ling-serve
 scripts/smoke-serve.sh .build/release/ling-serve
+# The official `openai` Python SDK against the served bundled model (chat, streaming usage, completions, models,
+# tool calls under tool_choice required / named, json_schema, error classes). Skipped with a note when the package
+# is missing (.ci/run installs it).
+if python3 -c "import openai" 2>/dev/null; then
+    python3 scripts/openai-client-check.py .build/release/ling-serve
+else
+    echo "SKIP scripts/openai-client-check.py: pip install openai"
+fi

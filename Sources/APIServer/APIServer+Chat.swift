@@ -14,7 +14,8 @@ extension APIServer {
             promptParam: "messages")
         var banned: [Int] = []
         if !chat.tools.isEmpty && chat.toolChoice == .none, let id = codec.toolCallStartTokenId { banned.append(id) }
-        let constraint = Self.constraintSpec(for: chat).flatMap { spec in constraintCompiler?(spec) }
+        var constraint: (any TokenConstraintFactory)?
+        if let spec = Self.constraintSpec(for: chat), let constraintCompiler { constraint = try constraintCompiler.compile(spec) }
         let generationID = GenerationRequestID(makeID("gen-"))
         let arrival = clock()
         let n = chat.sampling.n
@@ -121,21 +122,18 @@ extension APIServer {
 
     /// What constrained decoding must enforce for this request, nil when unconstrained.
     static func constraintSpec(for chat: ChatCompletionRequest) -> ConstraintSpec? {
-        func schemaText(_ tool: ToolDefinition) -> String { tool.parameters.map { JSONValue.object($0).compactJSON() } ?? "{}" }
         switch chat.toolChoice {
         case .required:
-            return .toolCalls(
-                names: chat.tools.map(\.name), parameterSchemas: chat.tools.map(schemaText),
-                parallel: chat.parallelToolCalls)
+            return .toolCalls(names: chat.tools.map(\.name), parameterSchemas: chat.tools.map(\.parameters), parallel: chat.parallelToolCalls)
         case .named(let name):
             let tools = chat.tools.filter { $0.name == name }
-            return .toolCalls(names: tools.map(\.name), parameterSchemas: tools.map(schemaText), parallel: chat.parallelToolCalls)
+            return .toolCalls(names: tools.map(\.name), parameterSchemas: tools.map(\.parameters), parallel: chat.parallelToolCalls)
         case .none, .auto: break
         }
         switch chat.responseFormat {
         case .text: return nil
         case .jsonObject: return .jsonObject
-        case .jsonSchema(_, let schema, _): return schema.map { .jsonSchema(JSONValue.object($0).compactJSON()) } ?? .jsonObject
+        case .jsonSchema(_, let schema, _): return schema.map { .jsonSchema($0) } ?? .jsonObject
         }
     }
 }

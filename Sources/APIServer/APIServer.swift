@@ -56,9 +56,9 @@ public struct APIServer: Sendable {
     /// Seconds since the epoch.
     let clock: @Sendable () -> Double
     let makeID: @Sendable (String) -> String
-    /// Compiles constrained-decoding specs; nil until the engine has a grammar backend (requests then run
-    /// unconstrained).
-    let constraintCompiler: (@Sendable (ConstraintSpec) -> (any TokenConstraintFactory)?)?
+    /// Compiles constrained-decoding specs against the served tokenizer; nil (tests with a scripted backend):
+    /// requests run unconstrained.
+    let constraintCompiler: ConstraintCompiler?
 
     public init(
         configuration: APIServerConfiguration, backend: any GenerationBackend, codec: any TextCodec,
@@ -66,7 +66,7 @@ public struct APIServer: Sendable {
         health: @escaping @Sendable () -> HealthStatus = { .ok },
         clock: @escaping @Sendable () -> Double,
         makeID: @escaping @Sendable (String) -> String = { ResponseID.make(prefix: $0) },
-        constraintCompiler: (@Sendable (ConstraintSpec) -> (any TokenConstraintFactory)?)? = nil
+        constraintCompiler: ConstraintCompiler? = nil
     ) {
         self.configuration = configuration
         self.backend = backend

@@ -1,16 +1,25 @@
+@preconcurrency import Dispatch
 import HTTP
+import Synchronization
 
 /// Serves the API on the HTTP layer: each request runs `APIServer.handle` in a task, writing through the
 /// connection's responder.
 public struct APIHTTPHandler: HTTPHandler {
     public let server: APIServer
+    /// Seconds of silence on an open event stream before a `: ping` comment is sent; 0 = never (the default: older
+    /// benchmark clients JSON-parse every event, §6.10).
+    public let sseKeepAliveSeconds: Double
 
-    public init(server: APIServer) { self.server = server }
+    public init(server: APIServer, sseKeepAliveSeconds: Double = 0) {
+        self.server = server
+        self.sseKeepAliveSeconds = sseKeepAliveSeconds
+    }
 
     public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
         let apiRequest = APIRequest(
             method: request.method, target: request.target, headers: request.headers.fields, body: request.body)
-        let sink = HTTPResponseSink(responder: responder)
+        let sink = HTTPResponseSink(
+            responder: responder, keepAlive: sseKeepAliveSeconds > 0 ? SSEKeepAlive(responder: responder, interval: sseKeepAliveSeconds) : nil)
         let server = self.server
         Task { await server.handle(apiRequest, sink: sink) }
     }
@@ -20,6 +29,7 @@ public struct APIHTTPHandler: HTTPHandler {
 /// so a slow reader slows its own stream and never makes the server buffer without bound.
 struct HTTPResponseSink: ResponseSink {
     let responder: HTTPResponder
+    let keepAlive: SSEKeepAlive?
 
     func respond(status: Int, headers: [(name: String, value: String)], body: [UInt8]) async {
         responder.respond(status: status, headers: HTTPHeaders(headers), body: body)
@@ -27,9 +37,11 @@ struct HTTPResponseSink: ResponseSink {
 
     func startStream(status: Int, headers: [(name: String, value: String)]) async {
         responder.startStream(status: status, headers: HTTPHeaders(headers))
+        keepAlive?.start()
     }
 
     func write(_ bytes: [UInt8]) async -> Bool {
+        keepAlive?.wrote()
         if responder.write(bytes) { return true }
         if responder.isCancelled { return false }
         // Queued but over the watermark: wait for the drain (or a disconnect, which also fires onWritable).
@@ -40,10 +52,63 @@ struct HTTPResponseSink: ResponseSink {
     }
 
     func finishStream() async {
+        keepAlive?.stop()
         responder.finish()
     }
 
     func onDisconnect(_ handler: @escaping @Sendable () -> Void) {
         responder.onCancel(handler)
     }
+}
+
+/// Sends `: ping` SSE comments while a stream is silent (queued, long prefill), so proxies and clients with read
+/// timeouts keep the connection. A ping is one chunk of its own, so it never splits an event.
+final class SSEKeepAlive: Sendable {
+    private struct State {
+        var timer: DispatchSourceTimer?
+        var lastWrite = DispatchTime.now()
+    }
+
+    private let responder: HTTPResponder
+    private let interval: Double
+    private let state = Mutex(State())
+    static let ping = Array(": ping\n\n".utf8)
+
+    init(responder: HTTPResponder, interval: Double) {
+        self.responder = responder
+        self.interval = interval
+    }
+
+    func start() {
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        let tick = max(0.01, interval / 4)
+        timer.schedule(deadline: .now() + tick, repeating: tick)
+        timer.setEventHandler { [weak self] in self?.tick() }
+        state.withLock { $0.timer = timer; $0.lastWrite = .now() }
+        responder.onCancel { [weak self] in self?.stop() }
+        timer.resume()
+    }
+
+    func wrote() { state.withLock { $0.lastWrite = .now() } }
+
+    func stop() {
+        let timer = state.withLock { state -> DispatchSourceTimer? in
+            defer { state.timer = nil }
+            return state.timer
+        }
+        timer?.cancel()
+    }
+
+    private func tick() {
+        let due = state.withLock { state -> Bool in
+            guard state.timer != nil else { return false }
+            let silent = Double(DispatchTime.now().uptimeNanoseconds - state.lastWrite.uptimeNanoseconds) / 1e9
+            guard silent >= interval else { return false }
+            state.lastWrite = .now()
+            return true
+        }
+        if due { _ = responder.write(Self.ping) }
+    }
+
+    deinit { state.withLock { $0.timer }?.cancel() }
 }

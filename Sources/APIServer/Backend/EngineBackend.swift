@@ -164,12 +164,16 @@ public final class EngineBackend: GenerationBackend {
         for entry in request.sampling.logitBias { sampling.logitBias[entry.tokenId, default: 0] += Float(entry.bias) }
         // EOS ends a choice unless ignore_eos; stop_token_ids always do. The engine has one set and one flag, so
         // with ignore_eos only the stop ids go in.
-        let stopIds = request.ignoreEOS ? request.stopTokenIds : request.eosTokenIds.union(request.stopTokenIds)
+        // A constrained choice always ends on EOS once its grammar is complete, ignore_eos or not.
+        let stopIds =
+            request.ignoreEOS && request.constraint == nil
+            ? request.stopTokenIds : request.eosTokenIds.union(request.stopTokenIds)
         for choice in 0..<request.choiceCount {
             let engineRequest = EngineRequest(
                 promptTokenIds: request.promptTokenIds, sampling: sampling, maxNewTokenCount: request.maxTokens,
                 stopTokenIds: stopIds, ignoreEOS: false, logprobCount: request.logprobCount,
-                bannedTokenIds: request.bannedTokenIds, randomStream: UInt64(choice))
+                bannedTokenIds: request.bannedTokenIds, randomStream: UInt64(choice),
+                constraint: request.constraint?.makeConstraint())
             let id = engine.submit(engineRequest) { [weak self] event in
                 self?.deliver(event, choice: choice, state: state, requestID: request.id)
             }

@@ -1,36 +1,74 @@
-/// Constrained decoding hook (tool_choice required/named, `json_object`, `json_schema`): the engine asks, before
-/// each sampling step of one choice, which tokens are allowed. Implementations compile a grammar once per request
-/// (the factory) and keep per-choice state (the constraint).
-///
-/// NOTE: the engine does not call this yet; the API layer validates the parameters and builds the description
-/// (`ConstraintSpec`) so a grammar compiler can be plugged in without touching the protocol.
+import Engine
+import Grammar
+import JSON
+import OpenAIAPI
+
+/// Constrained decoding for one request (tool_choice required/named, `json_object`, `json_schema`): compiled once,
+/// then one `DecodingConstraint` per choice, which the engine consults before every sampling step.
 public protocol TokenConstraintFactory: Sendable {
-    /// What the constraint enforces, for logging and for the compiler.
+    /// What the constraint enforces, for logging and tests.
     var spec: ConstraintSpec { get }
     /// A fresh state machine for one choice.
-    func makeConstraint() -> any TokenConstraint
+    func makeConstraint() -> any DecodingConstraint
 }
 
-public protocol TokenConstraint {
-    /// Called after each accepted token of this choice.
-    mutating func accept(tokenId: Int)
-    /// The allowed ids for the next step, given everything accepted so far; `.all` means unconstrained.
-    func allowedTokens() -> AllowedTokens
-}
-
-public enum AllowedTokens: Sendable, Equatable {
-    case all
-    /// Sorted, unique ids.
-    case only([Int])
-    /// Bit i set = id i allowed. [ceil(vocabularySize / 64)]
-    case mask([UInt64])
-}
-
-/// What must be enforced; schemas are kept as compact JSON text.
+/// What must be enforced.
 public enum ConstraintSpec: Sendable, Equatable {
-    /// After any think block: one or more `<tool_call>` blocks with one of these names (one name when named);
-    /// `parallel` allows more than one block. Each name's parameter schema as JSON text ("{}" when absent).
-    case toolCalls(names: [String], parameterSchemas: [String], parallel: Bool)
+    /// One or more `<tool_call>` blocks (more only with `parallel`) naming one of `names` (one name when the
+    /// tool choice is named), with arguments matching that tool's parameter schema (nil: any object).
+    case toolCalls(names: [String], parameterSchemas: [JSONObject?], parallel: Bool)
     case jsonObject
-    case jsonSchema(String)
+    case jsonSchema(JSONObject)
+}
+
+/// Compiles `ConstraintSpec`s against the served tokenizer. The vocabulary trie is built once, here.
+public struct ConstraintCompiler: Sendable {
+    public let vocabulary: TokenVocabulary
+    let toolCallStart: Int?
+    let toolCallEnd: Int?
+
+    /// - Parameters:
+    ///   - tokenBytes: exact bytes of every id (index = id), as many as the model's vocabulary.
+    ///   - specialIds: added / special tokens, never generated inside constrained text except the tool-call pair.
+    public init(tokenBytes: [[UInt8]], specialIds: Set<Int>, toolCallStart: Int?, toolCallEnd: Int?) {
+        vocabulary = TokenVocabulary(tokenBytes: tokenBytes, specialIds: specialIds)
+        self.toolCallStart = toolCallStart
+        self.toolCallEnd = toolCallEnd
+    }
+
+    public init(codec: TokenizerCodec) {
+        let specials = Set(codec.tokenizer.addedTokens.map(\.id)).union(codec.eosTokenIds)
+        self.init(
+            tokenBytes: (0...codec.maxTokenId).map { codec.tokenBytes($0) }, specialIds: specials,
+            toolCallStart: codec.toolCallStartTokenId, toolCallEnd: codec.toolCallEndTokenId)
+    }
+
+    public func compile(_ spec: ConstraintSpec) throws(APIError) -> any TokenConstraintFactory {
+        do {
+            let grammar: CompiledGrammar
+            switch spec {
+            case .jsonObject: grammar = try .json(schema: nil, vocabulary: vocabulary)
+            case .jsonSchema(let schema): grammar = try .json(schema: .object(schema), vocabulary: vocabulary)
+            case .toolCalls(let names, let schemas, let parallel):
+                grammar = try .toolCalls(
+                    names: names, parameterSchemas: schemas.map { $0.map(JSONValue.object) ?? .object(JSONObject()) },
+                    parallel: parallel, openSymbol: toolCallStart, closeSymbol: toolCallEnd, vocabulary: vocabulary)
+            }
+            return GrammarFactory(spec: spec, grammar: grammar)
+        } catch {
+            switch spec {
+            case .jsonSchema, .jsonObject:
+                throw .unsupportedValue(param: "response_format.json_schema.schema", "The schema cannot be enforced: \(error)")
+            case .toolCalls:
+                throw .unsupportedValue(param: "tools", "The tool parameter schemas cannot be enforced: \(error)")
+            }
+        }
+    }
+}
+
+struct GrammarFactory: TokenConstraintFactory {
+    let spec: ConstraintSpec
+    let grammar: CompiledGrammar
+
+    func makeConstraint() -> any DecodingConstraint { grammar.makeConstraint() }
 }

@@ -164,6 +164,8 @@ public final class Engine: Sendable {
             var history: TokenHistory
             var random: RandomSource
             var started = false
+            /// Owned by the engine thread from submission on.
+            var constraint: (any DecodingConstraint)?
         }
 
         var scheduler: Scheduler
@@ -241,7 +243,7 @@ public final class Engine: Sendable {
                     ?? RandomSource.fromSystem(stream: request.randomStream)
                 contexts[id] = Context(
                     request: request, handler: handler, history: TokenHistory(promptTokenIds: request.promptTokenIds),
-                    random: random)
+                    random: random, constraint: request.constraint)
             case .cancel(let id):
                 abort(id)
             }
@@ -353,7 +355,10 @@ public final class Engine: Sendable {
                 let rowBuffer = UnsafeMutableBufferPointer(
                     rebasing: logits[(row * vocabularySize)..<((row + 1) * vocabularySize)])
                 let rawLogits: [Float]? = context.request.logprobCount != nil ? Array(rowBuffer) : nil
-                let token: Int
+                // Constrained decoding: forbidden tokens get -inf before verification or sampling, so a draft the
+                // grammar forbids is rejected and the replacement comes from the allowed tokens.
+                let allowed = context.constraint?.mask(rowBuffer, stopIds: context.request.stopTokenIds)
+                var token: Int
                 var last = true
                 if j < item.draftTokenIds.count {
                     let draft = item.draftTokenIds[j]
@@ -363,6 +368,18 @@ public final class Engine: Sendable {
                     token = sampler.sample(
                         logits: rowBuffer, parameters: context.request.sampling, history: context.history,
                         random: &context.random, bannedIds: context.request.bannedTokenIds)
+                }
+                if let allowed, !allowed.contains(token) {
+                    // Bans or bias left nothing the grammar allows: take its first token, never leave it.
+                    token = allowed.first ?? token
+                    last = true
+                }
+                if context.constraint != nil {
+                    if context.request.stopTokenIds.contains(token) {
+                        last = true
+                    } else {
+                        _ = context.constraint?.advance(token)
+                    }
                 }
                 var generatedToken = GeneratedToken(id: token)
                 if let count = context.request.logprobCount, let rawLogits {

@@ -16,12 +16,16 @@ public struct EngineRequest: Sendable {
     public var bannedTokenIds: [Int]
     /// Random stream (the choice index for OpenAI `n`), combined with `sampling.seed`.
     public var randomStream: UInt64
+    /// Constrained decoding: before each sampling step only the tokens it allows (plus `stopTokenIds` when it may
+    /// end) keep their logits; once it is complete a stop id is forced. nil = unconstrained.
+    public var constraint: (any DecodingConstraint)?
 
     public init(
         promptTokenIds: [Int], sampling: SamplingParameters = .greedy, maxNewTokenCount: Int,
         stopTokenIds: Set<Int> = [], ignoreEOS: Bool = false, logprobCount: Int? = nil, bannedTokenIds: [Int] = [],
-        randomStream: UInt64 = 0
+        randomStream: UInt64 = 0, constraint: (any DecodingConstraint)? = nil
     ) {
+        self.constraint = constraint
         self.promptTokenIds = promptTokenIds
         self.sampling = sampling
         self.maxNewTokenCount = maxNewTokenCount

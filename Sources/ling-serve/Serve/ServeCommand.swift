@@ -232,7 +232,8 @@ struct ServerLaunch {
                 defaultTemperature: settings.defaultTemperature, defaultTopP: settings.defaultTopP,
                 defaultRepetitionPenalty: settings.defaultRepetitionPenalty),
             backend: backend, codec: codec, renderer: TemplateRenderer(template: template), metrics: metrics,
-            health: { healthBox.status }, clock: { Date().timeIntervalSince1970 })
+            health: { healthBox.status }, clock: { Date().timeIntervalSince1970 },
+            constraintCompiler: ConstraintCompiler(codec: codec))
 
         var httpConfiguration = HTTPServerConfiguration(host: settings.host, port: settings.port)
         httpConfiguration.limits.maxBodySize = settings.maxBodyBytes
@@ -243,7 +244,7 @@ struct ServerLaunch {
         httpConfiguration.idleTimeout = settings.idleTimeout
         httpConfiguration.tlsCertificatePath = settings.tlsCert
         httpConfiguration.tlsKeyPath = settings.tlsKey
-        let server = HTTPServer(configuration: httpConfiguration, handler: APIHTTPHandler(server: api))
+        let server = HTTPServer(configuration: httpConfiguration, handler: APIHTTPHandler(server: api, sseKeepAliveSeconds: settings.sseKeepalive))
         do { try server.start() } catch { throw ValidationError("cannot listen on \(settings.host):\(settings.port): \(error)") }
         let scheme = settings.tlsCert == nil ? "http" : "https"
         let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
