@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import random
+import re
 import shutil
 import time
 from pathlib import Path
@@ -134,12 +135,36 @@ def write_tokenizer_files(data: Path, out: Path, vocab: dict):
     (out / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
 
 
-class Batches:
-    """Rows of seq+1 tokens: random windows of the code stream, and a share of rows that start at a chat sample."""
+# The generated character-map codecs (encodings/cp037.py, mac_roman.py, ...) are 15.5% of the training tokens and
+# nearly all table rows ("    '\\x80'     #  0x80 -> LATIN ..."); at this model size they dominate greedy decoding.
+CODEC_TABLE = re.compile(r'"""\s*Python Character Mapping Codec')  # matched at the start of a file
 
-    def __init__(self, stream: torch.Tensor, chats: list[torch.Tensor], seq: int, chat_share: float, seed: int):
+
+def codec_table_mask(stream: torch.Tensor, tokenizer, eot: int) -> torch.Tensor:
+    """[tokens] bool: True on the tokens of files that are generated character-map codec tables."""
+    mask = torch.zeros(len(stream), dtype=torch.bool)
+    ends = (stream == eot).nonzero().flatten().tolist()
+    start = 0
+    for end in ends:
+        head = tokenizer.decode(stream[start : min(end, start + 200)].tolist())
+        if CODEC_TABLE.match(head):
+            mask[start : end + 1] = True
+        start = end + 1
+    return mask
+
+
+class Batches:
+    """Rows of seq+1 tokens: random windows of the code stream, and a share of rows that start at a chat sample.
+
+    A window that touches a token flagged in `down` (the codec tables) is kept only with probability `down_keep`."""
+
+    def __init__(self, stream: torch.Tensor, chats: list[torch.Tensor], seq: int, chat_share: float, seed: int,
+                 down: torch.Tensor | None = None, down_keep: float = 1.0):
         self.stream, self.chats, self.seq, self.chat_share = stream.long(), chats, seq, chat_share
         self.rng = random.Random(seed)
+        self.down_keep = down_keep
+        # down_prefix[i] = flagged tokens before i, so a window's flagged count is one subtraction
+        self.down_prefix = None if down is None else torch.cat([torch.zeros(1, dtype=torch.long), down.long().cumsum(0)])
 
     def row(self) -> torch.Tensor:
         n = self.seq + 1
@@ -150,7 +175,13 @@ class Batches:
                 parts.append(c)
                 total += len(c)
             return torch.cat(parts)[:n]
-        start = self.rng.randrange(len(self.stream) - n)
+        while True:
+            start = self.rng.randrange(len(self.stream) - n)
+            if self.down_prefix is None or self.down_keep >= 1.0:
+                break
+            flagged = int(self.down_prefix[start + n] - self.down_prefix[start])
+            if flagged == 0 or self.rng.random() < self.down_keep:
+                break
         return self.stream[start : start + n]
 
     def batch(self, size: int) -> torch.Tensor:
@@ -210,6 +241,8 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--bias-rate", type=float, default=1e-3, help="expert-bias update speed u")
     ap.add_argument("--chat-share", type=float, default=0.2)
+    ap.add_argument("--codec-keep", type=float, default=1.0,
+                    help="keep probability of a code window that touches a generated codec table (1: no filter)")
     ap.add_argument("--vocab", type=int, default=6144)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--intermediate", type=int, default=768)
@@ -253,7 +286,11 @@ def main():
     train_ids = torch.load(data / "train.pt")
     val_ids = torch.load(data / "val.pt")
     chats = torch.load(data / "chat_train.pt")
-    batches = Batches(train_ids, chats, args.seq, args.chat_share, args.seed)
+    down = None
+    if args.codec_keep < 1.0:
+        down = codec_table_mask(train_ids, tokenizer, vocab["<|endoftext|>"])
+        print(f"codec tables: {int(down.sum())} of {len(train_ids)} training tokens, windows kept with p={args.codec_keep}")
+    batches = Batches(train_ids, chats, args.seq, args.chat_share, args.seed, down, args.codec_keep)
 
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
