@@ -2,7 +2,7 @@
 # MTP speculative decoding on the bundled model: decode speed and acceptance with K = 0 (off), 1, 2, 3 draft tokens
 # at 1 and 8 concurrent streams, measured with ling-bench against `ling-serve serve`. Rounds alternate the settings
 # so that a shared machine's load affects them alike.
-# Usage: scripts/bench-speculative.sh [ROUNDS] [TEMPERATURE]   (after swift build -c release)
+# Usage: [THREADS=2] scripts/bench-speculative.sh [ROUNDS] [TEMPERATURE]   (after swift build -c release)
 set -euo pipefail
 rounds=${1:-1}
 temperature=${2:-0}
@@ -13,7 +13,7 @@ mkdir -p "$out"
 for round in $(seq 1 "$rounds"); do
   for k in 0 1 2 3; do
     if [ "$k" = 0 ]; then spec=(--speculative off); else spec=(--speculative mtp --speculative-tokens "$k"); fi
-    "$bin/ling-serve" serve --port "$port" --threads 2 --open-metrics "${spec[@]}" >"$out/server-k$k.log" 2>&1 &
+    "$bin/ling-serve" serve --port "$port" --threads "${THREADS:-2}" --open-metrics "${spec[@]}" >"$out/server-k$k.log" 2>&1 &
     server=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
     for streams in 1 8; do

@@ -143,8 +143,8 @@ private final class Collector: Sendable {
         #expect(seen.reduce(0) { $0 + $1.generatedTokenCount } == 10)
         #expect(seen.allSatisfy { $0.tokenCount <= 8 && $0.usedBlockCount <= $0.totalBlockCount && $0.seconds >= 0 })
         #expect(seen.allSatisfy { $0.decodeSequenceCount <= $0.sequenceCount })
-        // Blocks in use after each step: held while the requests run, all released after the last one.
-        #expect(seen.dropLast().allSatisfy { $0.usedBlockCount > 0 })
+        // Blocks in use after each step: held while a request runs, all released after the last step.
+        #expect(seen.contains { $0.usedBlockCount >= 2 })
         #expect(seen.last?.usedBlockCount == 0)
         #expect(seen.last?.logLine.hasPrefix("step \(seen.count): ") == true)
     }
