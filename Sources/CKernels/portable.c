@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 // ---- scalar conversions (shared with the SIMD files, see kernels_internal.h) -------------------------------------
 
@@ -288,11 +289,25 @@ static uint64_t wait_for_job(lk_pool *pool, uint64_t seen) {
     return generation;
 }
 
+// Lets the calling thread run on every online CPU. A new thread inherits its creator's affinity, so an unpinned
+// pool made by a pinned thread (the engine thread is worker 0 of the model's pinned pool) would otherwise crowd all
+// its workers onto the creator's single core.
+static void unpin(void) {
+#ifdef __linux__
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (long cpu = 0; cpu < online && cpu < CPU_SETSIZE; cpu++) CPU_SET((int)cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);  // the kernel keeps the cgroup's subset
+#endif
+}
+
 static void *worker_main(void *arg) {
     worker_start start = *(worker_start *)arg;
     free(arg);
     lk_pool *pool = start.pool;
     if (start.cpu >= 0) atomic_store(&pool->pinned[start.index], pin_to_cpu(start.cpu));
+    else unpin();
     uint64_t seen = 0;
     for (;;) {
         seen = wait_for_job(pool, seen);
