@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import JSON
 import Synchronization
+import SocketTestSupport
 import Testing
 
 @testable import APIServer
@@ -27,26 +28,11 @@ final class OKBackend: GenerationBackend {
     func stopChoice(requestID: GenerationRequestID, choiceIndex: Int) {}
 }
 
-/// Deterministic random source for the corpus (xorshift64*).
-struct FuzzSource {
-    var state: UInt64
-    init(seed: UInt64) { state = seed | 1 }
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 2_685_821_657_736_338_717
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
-    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-    mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-}
-
 /// Builds hostile API requests: well-framed HTTP with broken, mutated, deep or wrongly typed JSON (sent on a
 /// keep-alive connection, answered), and broken HTTP (bad methods and headers, huge or negative lengths, invalid
 /// UTF-8; sent, then the connection is half-closed and must be closed by the server).
 struct APIRequestFuzzer {
-    var random: FuzzSource
+    var random: FuzzRandom
 
     static let paths = ["/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize", "/v1/models",
                         "/v1/models/Ling-mini-2.0", "/health", "/metrics", "/v1/models/%ZZ", "/v1/chat/completions?x=%00"]
@@ -68,7 +54,7 @@ struct APIRequestFuzzer {
                             "[{\"type\":\"function\"}]", "{\"type\":\"json_schema\"}", "[-1]", "[157153]", "1.0",
                             "{\"1\":1000}", "\"required\"", "{\"type\":\"function\",\"function\":{\"name\":\"zz\"}}"]
 
-    init(seed: UInt64) { random = FuzzSource(seed: seed) }
+    init(seed: UInt64) { random = FuzzRandom(seed: seed) }
 
     /// A well-framed request whose body is hostile JSON.
     mutating func framed() -> [UInt8] {

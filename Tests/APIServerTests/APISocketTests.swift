@@ -6,6 +6,7 @@ import JSON
 import KVCache
 import OpenAIAPI
 import Synchronization
+import SocketTestSupport
 import Testing
 
 @testable import APIServer

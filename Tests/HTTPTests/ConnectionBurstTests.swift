@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Glibc
 import Synchronization
+import SocketTestSupport
 import Testing
 
 /// Regression for a lost read wake-up. With a connection's read and write Dispatch sources on one descriptor,

@@ -1,23 +1,10 @@
 import Dispatch
 import Glibc
 import Synchronization
+import SocketTestSupport
 import Testing
 
 @testable import HTTP
-
-/// Deterministic xorshift64* generator: the fuzz corpus is the same on every run.
-struct FuzzRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed | 1 }
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 2_685_821_657_736_338_717
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
-    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-}
 
 /// Builds random, mutated and hostile requests.
 struct RequestFuzzer {

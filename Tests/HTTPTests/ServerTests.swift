@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import Synchronization
+import SocketTestSupport
 import Testing
 
 @testable import HTTP

@@ -1,32 +1,32 @@
+// Socket-level test client shared by the HTTP and API server test suites.
 import Dispatch
 import Glibc
 
-@testable import HTTP
+import HTTP
 
-struct TestClientError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestClientError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A parsed response as the test client saw it.
-struct TestResponse {
-    var status: Int
-    var headers: HTTPHeaders
-    var body: [UInt8]
-    var text: String { String(decoding: body, as: UTF8.self) }
+public struct TestResponse {
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+    public var text: String { String(decoding: body, as: UTF8.self) }
     /// The chunk payloads when the body was chunked (framing checked), else empty.
-    var chunks: [[UInt8]] = []
+    public var chunks: [[UInt8]] = []
 }
 
-/// (Same client as Tests/HTTPTests/TestClient.swift: test targets cannot share files.)
 /// A blocking TCP client with a receive timeout, so a server bug fails the test instead of hanging it.
-final class TestClient {
-    let fd: Int32
+public final class TestClient {
+    public let fd: Int32
     private var buffer: [UInt8] = []  // unread bytes are buffer[readIndex...]
     private var readIndex = 0
     private var scratch = [UInt8](repeating: 0, count: 65536)
 
-    init(host: String = "127.0.0.1", port: Int, receiveTimeout: Int = 10) throws {
+    public init(host: String = "127.0.0.1", port: Int, receiveTimeout: Int = 10) throws {
         let family = host.contains(":") ? AF_INET6 : AF_INET
         fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestClientError("socket failed") }
@@ -67,7 +67,7 @@ final class TestClient {
 
     /// Sends everything (returns false if the peer reset the connection).
     @discardableResult
-    func send(_ bytes: [UInt8]) -> Bool {
+    public func send(_ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes.withUnsafeBytes {
@@ -80,14 +80,14 @@ final class TestClient {
     }
 
     @discardableResult
-    func send(_ text: String) -> Bool { send(Array(text.utf8)) }
+    public func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
     /// Sends one byte per `send` call.
-    func sendByteByByte(_ text: String) {
+    public func sendByteByByte(_ text: String) {
         for byte in text.utf8 { send([byte]) }
     }
 
-    func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+    public func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
     /// Reads more bytes; returns false on EOF, throws on timeout or error.
     private func fill() throws -> Bool {
@@ -127,7 +127,7 @@ final class TestClient {
     }
 
     /// Reads a response head only.
-    func readHead() throws -> (status: Int, headers: HTTPHeaders) {
+    public func readHead() throws -> (status: Int, headers: HTTPHeaders) {
         let statusLine = try readLine()
         let parts = statusLine.split(separator: " ", maxSplits: 2)
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
@@ -138,13 +138,13 @@ final class TestClient {
             let line = try readLine()
             if line.isEmpty { break }
             guard let colon = line.firstIndex(of: ":") else { throw TestClientError("bad header '\(line)'") }
-            headers.add(name: String(line[..<colon]), value: String(trimOWS(line[line.index(after: colon)...])))
+            headers.add(name: String(line[..<colon]), value: String(trimmingOptionalWhitespace(line[line.index(after: colon)...])))
         }
         return (status, headers)
     }
 
     /// Reads one chunk of a chunked body; nil at the last chunk.
-    func readChunk() throws -> [UInt8]? {
+    public func readChunk() throws -> [UInt8]? {
         let sizeLine = try readLine()
         guard let size = Int(sizeLine, radix: 16) else { throw TestClientError("bad chunk size '\(sizeLine)'") }
         if size == 0 {
@@ -158,7 +158,7 @@ final class TestClient {
     }
 
     /// Reads a full response (Content-Length, chunked, or until close).
-    func readResponse(headRequest: Bool = false) throws -> TestResponse {
+    public func readResponse(headRequest: Bool = false) throws -> TestResponse {
         var head = try readHead()
         while head.status == 100 { head = try readHead() }
         var response = TestResponse(status: head.status, headers: head.headers, body: [])
@@ -180,7 +180,7 @@ final class TestClient {
     }
 
     /// True when the server closed the connection (EOF or reset) before `timeout` seconds.
-    func waitForClose() throws -> Bool {
+    public func waitForClose() throws -> Bool {
         while true {
             buffer.removeAll()
             readIndex = 0
@@ -189,3 +189,25 @@ final class TestClient {
     }
 }
 
+/// Leading and trailing spaces and tabs removed (HTTP's optional whitespace around a field value).
+private func trimmingOptionalWhitespace<S: StringProtocol>(_ text: S) -> Substring {
+    var slice = Substring(text)
+    while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
+    while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
+    return slice
+}
+
+/// Deterministic xorshift64* generator: a fuzz corpus is the same on every run.
+public struct FuzzRandom {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed | 1 }
+    public mutating func next() -> UInt64 {
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return state &* 2_685_821_657_736_338_717
+    }
+    public mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
+    public mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
+    public mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
+}
