@@ -145,11 +145,7 @@ struct GenerateCommand: ParsableCommand {
         }
         let text = tokenizer?.decode(finishReason == "stop" ? Array(generated.dropLast()) : generated, skipSpecialTokens: true) ?? ""
         if json {
-            let result = JSONObject([
-                ("token_ids", .array(generated.map { .int($0) })), ("text", .string(text)),
-                ("finish_reason", .string(finishReason)),
-            ])
-            print(JSONValue.object(result).pythonDumps())
+            printJSONResult(generated: generated, text: text, finishReason: finishReason)
         } else {
             if let rest = decoder?.finish() { print(rest, terminator: "") }
             print("")
@@ -205,11 +201,7 @@ extension GenerateCommand {
         }
         let text = tokenizer?.decode(finishReason == "stop" ? Array(generated.dropLast()) : generated, skipSpecialTokens: true) ?? ""
         if json {
-            let result = JSONObject([
-                ("token_ids", .array(generated.map { .int($0) })), ("text", .string(text)),
-                ("finish_reason", .string(finishReason)),
-            ])
-            print(JSONValue.object(result).pythonDumps())
+            printJSONResult(generated: generated, text: text, finishReason: finishReason)
         } else {
             print(tokenizer == nil ? generated.map(String.init).joined(separator: " ") : text)
         }
@@ -264,4 +256,15 @@ func loadModel(directory: String, setup: ExpertParallelSetup) throws -> (model: 
     }
     let experts = model.useExpertParallel(strategy: setup.placement, rebalanceInterval: setup.rebalanceTokens)
     return (model, experts)
+}
+
+extension GenerateCommand {
+    /// `{"token_ids": [...], "text": "...", "finish_reason": "stop"|"length"}` (the JSON shape).
+    func printJSONResult(generated: [Int], text: String, finishReason: String) {
+        let result = JSONObject([
+            ("token_ids", .array(generated.map { .int($0) })), ("text", .string(text)),
+            ("finish_reason", .string(finishReason)),
+        ])
+        print(JSONValue.object(result).pythonDumps())
+    }
 }
