@@ -230,7 +230,7 @@ import Testing
             checkpoint: Self.lingTiny, prompt: prompt, sampling: sampling, draftCount: 2, sampleCount: samples,
             firstSeed: 100_000)
         var warmer = sampling
-        warmer.temperature = 1.6
+        warmer.temperature = 3
         let other = try Self.sampleCounts(
             checkpoint: Self.lingTiny, prompt: prompt, sampling: warmer, draftCount: 0, sampleCount: samples,
             firstSeed: 200_000)
