@@ -5,7 +5,8 @@
 //   W_BF16(p) W_F16(p) W_FP8(p)   LANES weights at p converted to f32 (FP8 without its block scale)
 //   GEMV_ROWS                     rows per tile when tokenCount == 1
 //   GEMM_ROWS, GEMM_TOKENS        rows x tokens per register tile when tokenCount > 1
-//   PANEL_BYTES                   bytes of weight rows kept in L2 while every token tile passes by
+//   PANEL_BYTES                   bytes of weight rows kept in L2 while every token tile passes by (the next
+//                                 panel is prefetched beside it)
 //   LK_NAME(name)                 name##_isa
 //
 // Reduction order (the batch-invariance contract): every output y[t, o] has ONE accumulator of LANES lanes,
@@ -35,9 +36,18 @@ typedef struct {
     int64_t inSize;
 } LK_NAME(matrix);
 
-/// y[t0 + t, o + r] for r < R, t < T. R and T are compile-time constants after inlining.
+/// Where a tile prefetches: PF = 0 nowhere; else the stream at `pf`, `pfStep` bytes per LANES-step of the tile,
+/// into L1 (PF = 3) or L2 (PF = 2). A tile walks inSize / LANES steps, so it fetches pfStep * inSize / LANES bytes.
+typedef struct {
+    const char *pf;
+    int64_t pfStep;
+} LK_NAME(prefetch);
+
+/// y[t0 + t, o + r] for r < R, t < T. R, T and PF are compile-time constants after inlining. Prefetching never
+/// changes the arithmetic.
 LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
-                         const lk_dtype dtype, int64_t o, const int R, const int T) {
+                         const lk_dtype dtype, int64_t o, const int R, const int T, const int PF,
+                         LK_NAME(prefetch) ahead) {
     VEC acc[MAX_ROWS][GEMM_TOKENS];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = V_ZERO();
@@ -52,6 +62,13 @@ LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStr
             for (int r = 0; r < R; r++)
                 scale[r] = V_SET1(m->scaleInv[((o + r) / m->blockRows) * m->scaleCols + c0 / m->blockCols]);
         for (int64_t i = c0; i < c1; i += LANES) {
+            if (PF > 0) {
+                const char *line = ahead.pf + (i / LANES) * ahead.pfStep;
+                for (int64_t b = 0; b < ahead.pfStep; b += 64) {
+                    if (PF == 3) __builtin_prefetch(line + b, 0, 3);
+                    else __builtin_prefetch(line + b, 0, 2);
+                }
+            }
             VEC wv[MAX_ROWS];
             for (int r = 0; r < R; r++) {
                 wv[r] = LK_NAME(load_w)(m->w, dtype, (o + r) * inSize + i);
@@ -87,49 +104,100 @@ LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStr
         for (int t = 0; t < T; t++) y[t * yStride + o + r] = V_HSUM(acc[r][t]);
 }
 
-/// Rows [p0, p1) against the T tokens at t: register tiles of GEMM_ROWS rows, then single rows.
+/// Rows [p0, p1) against the T tokens at t: register tiles of GEMM_ROWS rows, then single rows. With PF > 0 the row
+/// tile at p0 + k also prefetches rows [k, k + GEMM_ROWS) of the region at pfBase (pfRows rows of inSize elements of
+/// pfSize bytes), as long as the region has them.
 LK_AI void LK_NAME(panel_tile)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
-                               const lk_dtype dtype, int64_t p0, int64_t p1, int64_t t, const int T) {
+                               const lk_dtype dtype, int64_t p0, int64_t p1, int64_t t, const int T, const int PF,
+                               const char *pfBase, int64_t pfRows, int64_t pfSize) {
     float *yt = y + t * yStride;
     const float *xt = x + t * xStride;
+    const LK_NAME(prefetch) none = {NULL, 0};
     int64_t o = p0;
-    for (; o + GEMM_ROWS <= p1; o += GEMM_ROWS) LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, GEMM_ROWS, T);
-    for (; o < p1; o++) LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, 1, T);
+    if (PF > 0)
+        for (; o + GEMM_ROWS <= p1 && o - p0 + GEMM_ROWS <= pfRows; o += GEMM_ROWS) {
+            const LK_NAME(prefetch) ahead = {pfBase + (o - p0) * m->inSize * pfSize, GEMM_ROWS * LANES * pfSize};
+            LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, GEMM_ROWS, T, PF, ahead);
+        }
+    for (; o + GEMM_ROWS <= p1; o += GEMM_ROWS) LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, GEMM_ROWS, T, 0, none);
+    for (; o < p1; o++) LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, 1, T, 0, none);
+}
+
+/// The tokens over rows [p0, p1), GEMM_TOKENS at a time, then the remainder; the token tile starting at pfTile
+/// carries the prefetch.
+LK_AI void LK_NAME(token_tiles)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
+                                const lk_dtype dtype, int64_t p0, int64_t p1, int64_t tokenCount, const int PF,
+                                int64_t pfTile, const char *pfBase, int64_t pfRows, int64_t pfSize) {
+    int64_t t = 0;
+    for (; t + GEMM_TOKENS <= tokenCount; t += GEMM_TOKENS) {
+        if (PF > 0 && t == pfTile)
+            LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_TOKENS, PF, pfBase, pfRows, pfSize);
+        else
+            LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_TOKENS, 0, NULL, 0, 0);
+    }
+    switch (tokenCount - t) {
+#define LK_TAIL_CASE(k) \
+    case k: \
+        if (k < GEMM_TOKENS) { \
+            if (PF > 0 && t == pfTile) \
+                LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, k, PF, pfBase, pfRows, pfSize); \
+            else \
+                LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, k, 0, NULL, 0, 0); \
+        } \
+        break;
+        LK_TAIL_CASE(1)
+        LK_TAIL_CASE(2)
+        LK_TAIL_CASE(3)
+        LK_TAIL_CASE(4)
+        LK_TAIL_CASE(5)
+        LK_TAIL_CASE(6)
+        LK_TAIL_CASE(7)
+#undef LK_TAIL_CASE
+    default: break;
+    }
 }
 
 LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
                         const lk_dtype dtype, int64_t tokenCount, int64_t rowBegin, int64_t rowEnd) {
+    const int64_t elementSize = dtype == LK_DTYPE_F32 ? 4 : dtype == LK_DTYPE_FP8_E4M3 ? 1 : 2;
+    const int64_t rowBytes = m->inSize * elementSize;
+    // Rows under 4 KiB (expert down [2048x512] in bf16: 1 KiB) are too short to train the hardware prefetcher;
+    // where the weights are streamed once (GEMV, or a single token tile), software prefetch runs two tiles ahead.
+    const int shortRows = rowBytes < 4096;
     if (tokenCount == 1) {  // GEMV: stream GEMV_ROWS rows at a time
+        const LK_NAME(prefetch) none = {NULL, 0};
         int64_t o = rowBegin;
-        for (; o + GEMV_ROWS <= rowEnd; o += GEMV_ROWS) LK_NAME(tile)(y, yStride, x, xStride, m, dtype, o, GEMV_ROWS, 1);
-        for (; o < rowEnd; o++) LK_NAME(tile)(y, yStride, x, xStride, m, dtype, o, 1, 1);
+        if (shortRows)  // stops two tiles before rowEnd, so no line past the range is fetched
+            for (; o + 3 * GEMV_ROWS <= rowEnd; o += GEMV_ROWS) {
+                const LK_NAME(prefetch) ahead = {(const char *)m->w + (o + 2 * GEMV_ROWS) * rowBytes,
+                                                 GEMV_ROWS * LANES * elementSize};
+                LK_NAME(tile)(y, yStride, x, xStride, m, dtype, o, GEMV_ROWS, 1, 3, ahead);
+            }
+        for (; o + GEMV_ROWS <= rowEnd; o += GEMV_ROWS) LK_NAME(tile)(y, yStride, x, xStride, m, dtype, o, GEMV_ROWS, 1, 0, none);
+        for (; o < rowEnd; o++) LK_NAME(tile)(y, yStride, x, xStride, m, dtype, o, 1, 1, 0, none);
         return;
     }
     // GEMM: a panel of rows that fits in L2 is read from memory once and then reused by every token tile; the
     // activations of one token tile stay in L1 while the panel's row tiles pass by.
-    const int64_t elementSize = dtype == LK_DTYPE_F32 ? 4 : dtype == LK_DTYPE_FP8_E4M3 ? 1 : 2;
-    int64_t panelRows = PANEL_BYTES / (m->inSize * elementSize);
+    int64_t panelRows = PANEL_BYTES / rowBytes;
     panelRows -= panelRows % GEMM_ROWS;
     if (panelRows < GEMM_ROWS) panelRows = GEMM_ROWS;
     for (int64_t p0 = rowBegin; p0 < rowEnd; p0 += panelRows) {
         const int64_t p1 = p0 + panelRows < rowEnd ? p0 + panelRows : rowEnd;
-        int64_t t = 0;
-        for (; t + GEMM_TOKENS <= tokenCount; t += GEMM_TOKENS)
-            LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_TOKENS);
-        switch (tokenCount - t) {
-#define LK_TAIL_CASE(k) \
-    case k: \
-        if (k < GEMM_TOKENS) LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, k); \
-        break;
-            LK_TAIL_CASE(1)
-            LK_TAIL_CASE(2)
-            LK_TAIL_CASE(3)
-            LK_TAIL_CASE(4)
-            LK_TAIL_CASE(5)
-            LK_TAIL_CASE(6)
-            LK_TAIL_CASE(7)
-#undef LK_TAIL_CASE
-        default: break;
+        if (tokenCount <= GEMM_TOKENS) {
+            // One token tile streams every row once: over short rows, prefetch two row tiles ahead in the panel.
+            if (shortRows)
+                LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 3, 0,
+                                     (const char *)m->w + (p0 + 2 * GEMM_ROWS) * rowBytes, p1 - p0 - 2 * GEMM_ROWS,
+                                     elementSize);
+            else
+                LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 0, 0, NULL, 0, 0);
+        } else {
+            // The first token tile reads the panel from memory, the others from L2; the second one also brings the
+            // next panel into L2, so the next first pass does not wait on memory.
+            const int64_t nextRows = rowEnd - p1 < panelRows ? rowEnd - p1 : panelRows;
+            LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 2, GEMM_TOKENS,
+                                 (const char *)m->w + p1 * rowBytes, nextRows, elementSize);
         }
     }
 }

@@ -1,6 +1,6 @@
 // kernel-bench: lk_linear speed on Ling-mini-2.0 shapes, per ISA and dtype, against this machine's limits.
 // Usage: kernel-bench [--threads N] [--tokens N] [--isa all|avx512|avx2|portable] [--dtype all|bf16|f32|f16|fp8]
-//                     [--quick]
+//                     [--quick] [--shapes NAME,NAME...]
 import CKernels
 import Glibc
 import Tensors
@@ -11,6 +11,7 @@ struct Options {
     var isas: [lk_isa] = [LK_ISA_AVX512, LK_ISA_AVX2, LK_ISA_PORTABLE]
     var dtypes: [lk_dtype] = [LK_DTYPE_BF16, LK_DTYPE_F32]
     var quick = false
+    var shapeNames: Set<String>? = nil  // nil: every shape
 }
 
 func parseOptions() -> Options? {
@@ -21,6 +22,9 @@ func parseOptions() -> Options? {
         case "--threads": options.threadCount = arguments.popFirst().flatMap { Int($0) } ?? 0
         case "--tokens": options.prefillTokens = arguments.popFirst().flatMap { Int($0) } ?? 0
         case "--quick": options.quick = true
+        case "--shapes":
+            guard let list = arguments.popFirst() else { return nil }
+            options.shapeNames = Set(list.split(separator: ",").map(String.init))
         case "--isa":
             switch arguments.popFirst() {
             case "all": options.isas = [LK_ISA_AVX512, LK_ISA_AVX2, LK_ISA_PORTABLE]
@@ -127,7 +131,7 @@ func format(_ value: Double, _ digits: Int = 1) -> String {
 
 guard let options = parseOptions() else {
     print("usage: kernel-bench [--threads N] [--tokens N] [--isa all|avx512|avx2|portable] "
-        + "[--dtype all|bf16|f32|f16|fp8] [--quick]")
+        + "[--dtype all|bf16|f32|f16|fp8] [--quick] [--shapes qkv,lm_head,...]")
     exit(2)
 }
 
@@ -155,6 +159,7 @@ for isa in options.isas where isa.rawValue <= lk_detect_isa().rawValue {
         print("\n[\(isaName) \(dtypeName(dtype))]  shape            GEMV GB/s  of-bw   GEMM(\(options.prefillTokens)) GFLOP/s  of-sgemm")
         for shape in shapes {
             if options.quick && shape.name == "lm_head" { continue }
+            if let names = options.shapeNames, !names.contains(shape.name) { continue }
             let bytes = Double(shape.outSize * shape.inSize * elementSize(dtype))
             let gemv = timeLinear(pool: pool, outSize: shape.outSize, inSize: shape.inSize, tokenCount: 1,
                                   dtype: dtype, repeats: shape.name == "lm_head" ? 3 : 20)
@@ -162,7 +167,7 @@ for isa in options.isas where isa.rawValue <= lk_detect_isa().rawValue {
             line = line.padded(44)
             line += "\(format(bytes / gemv / 1e9))".padded(10)
             line += "\(format(bytes / gemv / bandwidth * 100, 0))%".padded(8)
-            if shape.name != "lm_head" && !(isa == LK_ISA_PORTABLE && options.prefillTokens > 64) {
+            if (shape.name != "lm_head" || options.prefillTokens <= 64) && !(isa == LK_ISA_PORTABLE && options.prefillTokens > 64) {
                 let tokens = shape.name.hasPrefix("expert") || shape.name == "router" ? min(64, options.prefillTokens)
                     : options.prefillTokens
                 let gemm = timeLinear(pool: pool, outSize: shape.outSize, inSize: shape.inSize, tokenCount: tokens,
