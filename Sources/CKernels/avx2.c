@@ -73,6 +73,35 @@ LK_TARGET float lk_dot_f32_avx2(const float *a, const float *b, int64_t n) {
     return sum;
 }
 
+// lk_scalar_exp's operations, 8 lanes at a time; the tail runs lk_scalar_exp itself.
+LK_TARGET void lk_exp_shifted_f32_avx2(float *v, int64_t n, float shift) {
+    const __m256 s = _mm256_set1_ps(shift), lo = _mm256_set1_ps(LK_EXP_MIN), hi = _mm256_set1_ps(LK_EXP_MAX);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_sub_ps(_mm256_loadu_ps(v + i), s);
+        const __m256 kept = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);  // false for NaN and under LK_EXP_MIN
+        const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+        const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+        const __m256 k = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(LK_EXP_LOG2E)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256 r = _mm256_fmadd_ps(k, _mm256_set1_ps(-LK_EXP_LN2_HI), xc);
+        r = _mm256_fmadd_ps(k, _mm256_set1_ps(LK_EXP_LN2_LO), r);
+        __m256 p = _mm256_set1_ps(LK_EXP_P0);
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LK_EXP_P1));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LK_EXP_P2));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LK_EXP_P3));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LK_EXP_P4));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LK_EXP_P5));
+        __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+        y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+        const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+        __m256 e = _mm256_and_ps(kept, _mm256_mul_ps(y, _mm256_castsi256_ps(bits)));
+        e = _mm256_blendv_ps(e, x, nan);
+        _mm256_storeu_ps(v + i, e);
+    }
+    for (; i < n; i++) v[i] = lk_scalar_exp(v[i] - shift);
+}
+
 LK_TARGET void lk_axpy_f32_avx2(float *y, float a, const float *x, int64_t n) {
     __m256 av = _mm256_set1_ps(a);
     int64_t i = 0;

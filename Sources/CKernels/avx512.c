@@ -74,6 +74,35 @@ LK_TARGET float lk_dot_f32_avx512(const float *a, const float *b, int64_t n) {
     return sum;
 }
 
+// lk_scalar_exp's operations, 16 lanes at a time; the tail runs lk_scalar_exp itself.
+LK_TARGET void lk_exp_shifted_f32_avx512(float *v, int64_t n, float shift) {
+    const __m512 s = _mm512_set1_ps(shift), lo = _mm512_set1_ps(LK_EXP_MIN), hi = _mm512_set1_ps(LK_EXP_MAX);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_sub_ps(_mm512_loadu_ps(v + i), s);
+        const __mmask16 kept = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);  // false for NaN and under LK_EXP_MIN
+        const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+        const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+        const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(LK_EXP_LOG2E)),
+                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512 r = _mm512_fmadd_ps(k, _mm512_set1_ps(-LK_EXP_LN2_HI), xc);
+        r = _mm512_fmadd_ps(k, _mm512_set1_ps(LK_EXP_LN2_LO), r);
+        __m512 p = _mm512_set1_ps(LK_EXP_P0);
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LK_EXP_P1));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LK_EXP_P2));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LK_EXP_P3));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LK_EXP_P4));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LK_EXP_P5));
+        __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+        y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
+        const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(k), _mm512_set1_epi32(127)), 23);
+        __m512 e = _mm512_maskz_mov_ps(kept, _mm512_mul_ps(y, _mm512_castsi512_ps(bits)));
+        e = _mm512_mask_mov_ps(e, nan, x);
+        _mm512_storeu_ps(v + i, e);
+    }
+    for (; i < n; i++) v[i] = lk_scalar_exp(v[i] - shift);
+}
+
 LK_TARGET void lk_axpy_f32_avx512(float *y, float a, const float *x, int64_t n) {
     __m512 av = _mm512_set1_ps(a);
     int64_t i = 0;

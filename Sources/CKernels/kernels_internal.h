@@ -76,6 +76,45 @@ static inline float lk_scalar_weight(const void *w, lk_dtype dtype, int64_t inde
     return 0;
 }
 
+// ---- e^x for lk_exp_shifted_f32: every ISA runs exactly these operations per element ---------------------------
+
+#define LK_EXP_MIN (-87.0f)                // below: 0 (under the smallest normal float)
+#define LK_EXP_MAX 88.0f                   // above: clamped (e^88 is finite)
+#define LK_EXP_LOG2E 1.44269504088896341f
+#define LK_EXP_LN2_HI 0.693359375f         // ln 2 = LN2_HI - LN2_LO, LN2_HI exact in 9 bits (Cephes)
+#define LK_EXP_LN2_LO 2.12194440e-4f
+#define LK_EXP_P0 1.9875691500e-4f         // e^r = 1 + r + r^2 (P5 + P4 r + ... + P0 r^5), |r| <= ln2 / 2
+#define LK_EXP_P1 1.3981999507e-3f
+#define LK_EXP_P2 8.3334519073e-3f
+#define LK_EXP_P3 4.1665795894e-2f
+#define LK_EXP_P4 1.6666665459e-1f
+#define LK_EXP_P5 5.0000001201e-1f
+
+static inline float lk_scalar_exp(float x) {
+    if (x != x) return x;
+    if (!(x >= LK_EXP_MIN)) return 0.0f;
+    if (x > LK_EXP_MAX) x = LK_EXP_MAX;
+    const float n = __builtin_nearbyintf(x * LK_EXP_LOG2E);
+    float r = __builtin_fmaf(n, -LK_EXP_LN2_HI, x);
+    r = __builtin_fmaf(n, LK_EXP_LN2_LO, r);
+    float p = LK_EXP_P0;
+    p = __builtin_fmaf(p, r, LK_EXP_P1);
+    p = __builtin_fmaf(p, r, LK_EXP_P2);
+    p = __builtin_fmaf(p, r, LK_EXP_P3);
+    p = __builtin_fmaf(p, r, LK_EXP_P4);
+    p = __builtin_fmaf(p, r, LK_EXP_P5);
+    const float r2 = r * r;
+    float y = __builtin_fmaf(p, r2, r);
+    y = y + 1.0f;
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return y * scale;
+}
+
+void lk_exp_shifted_f32_avx2(float *v, int64_t n, float shift);
+void lk_exp_shifted_f32_avx512(float *v, int64_t n, float shift);
+
 /// The portable dot product (the reduction lk_linear's portable path is built on).
 float lk_dot_f32_portable(const float *a, const float *b, int64_t n);
 

@@ -147,6 +147,15 @@ void lk_axpy_f32(float *y, float a, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
 
+void lk_exp_shifted_f32(float *v, int64_t n, float shift) {
+#if defined(__x86_64__)
+    lk_isa isa = lk_active_isa();
+    if (isa == LK_ISA_AVX512) return lk_exp_shifted_f32_avx512(v, n, shift);
+    if (isa == LK_ISA_AVX2) return lk_exp_shifted_f32_avx2(v, n, shift);
+#endif
+    for (int64_t i = 0; i < n; i++) v[i] = lk_scalar_exp(v[i] - shift);
+}
+
 // One weight row converted to f32 at a time, on the stack in chunks, so any dtype shares the f32 dot.
 #define CHUNK 256
 

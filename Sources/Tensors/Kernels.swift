@@ -42,6 +42,11 @@ public enum Kernels {
         lk_axpy_f32(y, a, x, Int64(count))
     }
 
+    /// v[i] = e^(v[i] - shift), the same bits on every instruction set (see lk_exp_shifted_f32).
+    public static func expShifted(_ v: UnsafeMutablePointer<Float>, count: Int, shift: Float) {
+        lk_exp_shifted_f32(v, Int64(count), shift)
+    }
+
     public static func f32ToBF16(_ dst: UnsafeMutablePointer<UInt16>, _ src: UnsafePointer<Float>, count: Int) {
         lk_f32_to_bf16(dst, src, Int64(count))
     }

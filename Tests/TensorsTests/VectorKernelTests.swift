@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 import Testing
 
 extension KernelTests {
@@ -28,6 +29,42 @@ extension KernelTests {
                     #expect(zip(y, expected).allSatisfy { $0.bitPattern == $1.bitPattern }, "axpy isa \(isa.rawValue) n \(n)")
                 }
             }
+        }
+
+        @Test("exp of shifted values: the same bits on every ISA, within 2 ulp of exp, 0 under e^-87, NaN kept")
+        func expShifted() {
+            defer { lk_force_isa(lk_detect_isa()) }
+            var random = TestRandom(seed: 9)
+            // Every vector width's body and tail; the special values sit at several lane positions.
+            var values = (0..<1003).map { _ in (random.unit() + 1) * 60 - 100 }  // shift 5: exponents in [-105, 15]
+            values[3] = 5  // e^0
+            values[17] = .nan
+            values[40] = -.infinity
+            values[41] = 5 - 87  // the smallest kept
+            values[42] = 5 - 87.0001
+            values[100] = 500  // clamped at e^88
+            var results: [[Float]] = []
+            for isa in availableInstructionSets {
+                lk_force_isa(isa)
+                var v = values
+                lk_exp_shifted_f32(&v, Int64(v.count), 5)
+                results.append(v)
+            }
+            for result in results.dropFirst() {
+                #expect(zip(result, results[0]).allSatisfy { $0.bitPattern == $1.bitPattern })
+            }
+            for (index, value) in results[0].enumerated() {
+                let x = values[index] - 5
+                if x.isNaN {
+                    #expect(value.isNaN)
+                } else if x < -87 {
+                    #expect(value == 0, "x \(x)")
+                } else {
+                    let exact = Foundation.exp(Double(min(x, 88)))
+                    #expect(abs(Double(value) - exact) <= 2.5e-7 * exact, "x \(x): \(value) against \(exact)")
+                }
+            }
+            #expect(results[0][3] == 1)
         }
 
         @Test("bf16 round trips match round-to-nearest-even on every ISA, NaN and subnormals included")

@@ -67,6 +67,11 @@ float lk_dot_f32(const float *a, const float *b, int64_t n);
 /// y[i] += a * x[i]
 void lk_axpy_f32(float *y, float a, const float *x, int64_t n);
 
+/// v[i] = e^(v[i] - shift) for the softmax of sampling (shift = the largest v). Results under e^-87 are 0, NaN
+/// stays NaN, v[i] - shift is clamped at 88. A Cephes-style polynomial evaluated with the same FMA sequence on every
+/// ISA, so the bits never depend on the machine's instruction set (within 2 ulp of the exact value).
+void lk_exp_shifted_f32(float *v, int64_t n, float shift);
+
 /// f32 <-> bf16 (round to nearest even) for bf16 KV caches.
 void lk_f32_to_bf16(uint16_t *dst, const float *src, int64_t n);
 void lk_bf16_to_f32(float *dst, const uint16_t *src, int64_t n);

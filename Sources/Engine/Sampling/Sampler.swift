@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Tensors
 
 /// Turns one row of logits into a token, in the order the API contract fixes:
 /// logit bias and bans -> repetition, presence and frequency penalties -> temperature -> top-k -> top-p -> min-p ->
@@ -117,32 +118,37 @@ public struct Sampler {
     /// top-k distribution, then min-p relative to the most likely token.
     private mutating func prepareDistribution(logits: UnsafeBufferPointer<Float>, parameters: SamplingParameters) -> Int {
         let inverseTemperature = 1 / parameters.temperature
-        var count = 0
-        var maxValue = -Float.infinity
-        for id in 0..<vocabularySize {
-            let value = logits[id]
-            if value == -.infinity || value.isNaN { continue }  // banned
-            let scaled = value * inverseTemperature
-            candidateIds[count] = Int32(id)
-            candidateValues[count] = scaled
-            if scaled > maxValue { maxValue = scaled }
-            count += 1
+        // The full-vocabulary passes run on raw buffers: scaled logits of the tokens not banned, their maximum,
+        // then the unnormalised probabilities e^(v - max) in place (their order equals the logits' order).
+        var count = candidateIds.withUnsafeMutableBufferPointer { ids in
+            candidateValues.withUnsafeMutableBufferPointer { values -> Int in
+                var count = 0
+                var maxValue = -Float.infinity
+                for id in 0..<vocabularySize {
+                    let value = logits[id]
+                    if value == -.infinity || value.isNaN { continue }  // banned
+                    let scaled = value * inverseTemperature
+                    ids[count] = Int32(id)
+                    values[count] = scaled
+                    if scaled > maxValue { maxValue = scaled }
+                    count += 1
+                }
+                if count > 0, let base = values.baseAddress { Kernels.expShifted(base, count: count, shift: maxValue) }
+                return count
+            }
         }
         if count == 0 {  // everything banned: fall back to the raw argmax rather than fail
             candidateIds[0] = Int32(Self.argmax(logits))
             candidateValues[0] = 1
             return 1
         }
-        // Unnormalised probabilities; their order equals the logits' order.
-        for k in 0..<count { candidateValues[k] = expf(candidateValues[k] - maxValue) }
         var sortedCount = 0
         if parameters.topK > 0 && parameters.topK < count {
             partialSort(count: count, limit: parameters.topK)
             count = parameters.topK
             sortedCount = count
         }
-        var total: Float = 0
-        for k in 0..<count { total += candidateValues[k] }
+        let total = Self.sum(candidateValues, count: count)
         if parameters.topP < 1 {
             let targetMass = parameters.topP * total
             // Sort only as long a prefix as the mass needs: a few hundred tokens in the usual case.
@@ -178,10 +184,20 @@ public struct Sampler {
             }
             count = kept
         }
-        var kept: Float = 0
-        for k in 0..<count { kept += candidateValues[k] }
-        for k in 0..<count { candidateValues[k] /= kept }
+        let kept = Self.sum(candidateValues, count: count)
+        candidateValues.withUnsafeMutableBufferPointer { values in
+            for k in 0..<count { values[k] /= kept }
+        }
         return count
+    }
+
+    /// values[0] + values[1] + ... in that order.
+    private static func sum(_ values: [Float], count: Int) -> Float {
+        values.withUnsafeBufferPointer { buffer in
+            var total: Float = 0
+            for k in 0..<count { total += buffer[k] }
+            return total
+        }
     }
 
     /// Brings the `limit` best of the first `count` candidates to the front, sorted descending (ties: lower id
@@ -227,11 +243,13 @@ public struct Sampler {
 
     private mutating func draw(count: Int, random: inout RandomSource) -> Int {
         let target = random.nextUnitFloat()
-        var cumulative: Float = 0
-        for k in 0..<count {
-            cumulative += candidateValues[k]
-            if target < cumulative { return Int(candidateIds[k]) }
+        return candidateValues.withUnsafeBufferPointer { values in
+            var cumulative: Float = 0
+            for k in 0..<count {
+                cumulative += values[k]
+                if target < cumulative { return Int(candidateIds[k]) }
+            }
+            return Int(candidateIds[count - 1])
         }
-        return Int(candidateIds[count - 1])
     }
 }
