@@ -123,7 +123,7 @@ struct BenchCommand: ParsableCommand {
                 "sgemm_flops_per_second": \(number(sgemm)), "prefill_fraction_of_sgemm": \(number(prefillFlopsPerSecond / sgemm)), \
                 "decode_tokens_per_second": \(decodeTokensPerSecond), "decode_ms_per_step": \(1000 * decodeSeconds / Double(decodeTokens)), \
                 "decode_bytes_per_token": \(bytesPerToken), "memory_bandwidth_bytes_per_second": \(number(bandwidth)), \
-                "decode_fraction_of_bandwidth": \(number(decodeBytesPerSecond / bandwidth)), \
+                "decode_fraction_of_bandwidth": \(number(streams == 1 ? decodeBytesPerSecond / bandwidth : .nan)), \
                 "prefill_expert_workers": \(prefillWorkers.json), "decode_expert_workers": \(decodeWorkers.json), \
                 "rss_bytes": \(rss), "checkpoint_bytes": \(fileBytes)}
                 """)
@@ -132,12 +132,24 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "model: %@ (%.2f GiB, %d layers, %d experts, top-%d), %d expert-parallel workers (%d pinned, %@ placement), %d streams, %@ kernels",
                      self.model, Double(fileBytes) / Double(1 << 30), config.layerCount, config.expertCount, config.expertsPerToken,
                      threadCount, afterDecode.filter(\.pinned).count, experts.strategy.rawValue, streams, InstructionSet.active.description))
-        print(String(format: "prefill: %d x %d tokens in %.3f s = %.1f tokens/s, %.1f GFLOP/s = %.0f%% of sgemm (%.1f GFLOP/s)",
-                     streams, promptTokens, prefillSeconds, prefillTokensPerSecond, prefillFlopsPerSecond / 1e9,
-                     100 * prefillFlopsPerSecond / sgemm, sgemm / 1e9))
-        print(String(format: "decode: %d steps of %d tokens, %.2f ms/step = %.2f tokens/s, %.1f MB weights+KV read/step = %.1f GB/s = %.0f%% of bandwidth (%.1f GB/s)",
-                     decodeTokens, streams, 1000 * decodeSeconds / Double(decodeTokens), decodeTokensPerSecond, bytesPerToken / 1e6,
-                     decodeBytesPerSecond / 1e9, 100 * decodeBytesPerSecond / bandwidth, bandwidth / 1e9))
+        // Limits are left out of the lines when --skip-limits asked not to measure them. A step of several streams
+        // reads the union of their experts, which depends on the routing: the per-token byte count and its
+        // bandwidth fraction hold for one stream only.
+        var prefillLine = String(format: "prefill: %d x %d tokens in %.3f s = %.1f tokens/s, %.1f GFLOP/s",
+                                 streams, promptTokens, prefillSeconds, prefillTokensPerSecond, prefillFlopsPerSecond / 1e9)
+        if sgemm.isFinite {
+            prefillLine += String(format: " = %.0f%% of sgemm (%.1f GFLOP/s)", 100 * prefillFlopsPerSecond / sgemm, sgemm / 1e9)
+        }
+        print(prefillLine)
+        var decodeLine = String(format: "decode: %d steps of %d tokens, %.2f ms/step = %.2f tokens/s",
+                                decodeTokens, streams, 1000 * decodeSeconds / Double(decodeTokens), decodeTokensPerSecond)
+        if streams == 1 {
+            decodeLine += String(format: ", %.1f MB weights+KV read/step = %.1f GB/s", bytesPerToken / 1e6, decodeBytesPerSecond / 1e9)
+            if bandwidth.isFinite {
+                decodeLine += String(format: " = %.0f%% of bandwidth (%.1f GB/s)", 100 * decodeBytesPerSecond / bandwidth, bandwidth / 1e9)
+            }
+        }
+        print(decodeLine)
         print("expert workers, prefill: " + prefillWorkers.text)
         print("expert workers, decode:  " + decodeWorkers.text)
         print(String(format: "rss: %.2f GiB (checkpoint files %.2f GiB, mapped in place)", Double(rss) / Double(1 << 30),
