@@ -5,7 +5,8 @@
 # tokens with ignore_eos) at concurrency C, first to `ling-serve serve` as configured by default (continuous
 # batching), then to the same server started with --max-running-requests 1 (one request at a time, as llama.cpp's
 # server does with one slot). Prints a Markdown table of output tokens/s (aggregate over all streams, wall time from
-# the first request to the last token) and median TPOT, and each batched figure as a multiple of the batched
+# the first request to the last token, prefill included), median TPOT, the aggregate decode rate (streams x 1000 /
+# median TPOT: tokens/s while every stream is decoding), and each batched figure as a multiple of the batched
 # single-stream one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,11 +53,14 @@ import json, sys
 work, levels = sys.argv[1], [int(x) for x in sys.argv[2:]]
 load = lambda mode, c: json.load(open(f"{work}/{mode}-{c}.json"))
 base = load("batched", levels[0])["output_throughput"]
-print("| streams | continuous batching: output tok/s | median TPOT ms | x single stream | one at a time: output tok/s | batching / one at a time |")
-print("|---:|---:|---:|---:|---:|---:|")
+print("| streams | continuous batching: output tok/s | x single stream | median TPOT ms | decode tok/s | x single stream (decode) | one at a time: output tok/s | batching / one at a time |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+decode = lambda r, c: c * 1000 / r["median_tpot_ms"]  # aggregate decode rate: streams x tokens/s of one stream
+decodeBase = decode(load("batched", levels[0]), levels[0])
 for c in levels:
     b, s = load("batched", c), load("serial", c)
     assert b["failed"] == 0 and s["failed"] == 0, (c, b["failed"], s["failed"])
-    print(f"| {c} | {b['output_throughput']:.1f} | {b['median_tpot_ms']:.1f} | {b['output_throughput'] / base:.2f} "
+    print(f"| {c} | {b['output_throughput']:.1f} | {b['output_throughput'] / base:.2f} | {b['median_tpot_ms']:.1f} "
+          f"| {decode(b, c):.1f} | {decode(b, c) / decodeBase:.2f} "
           f"| {s['output_throughput']:.1f} | {b['output_throughput'] / s['output_throughput']:.2f} |")
 PY

@@ -15,6 +15,10 @@
 // (GEMV or GEMM, any rows x tokens) runs exactly this sequence per output, so the bits never depend on
 // tokenCount or on the row range a call (or a thread) was given.
 
+#ifndef LK_SHORT_ROW_BYTES
+#define LK_SHORT_ROW_BYTES 4096
+#endif
+
 #define LK_AI static inline __attribute__((always_inline)) LK_TARGET
 
 #define MAX_ROWS (GEMV_ROWS > GEMM_ROWS ? GEMV_ROWS : GEMM_ROWS)
@@ -163,7 +167,7 @@ LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStri
     const int64_t rowBytes = m->inSize * elementSize;
     // Rows under 4 KiB (expert down [2048x512] in bf16: 1 KiB) are too short to train the hardware prefetcher;
     // where the weights are streamed once (GEMV, or a single token tile), software prefetch runs two tiles ahead.
-    const int shortRows = rowBytes < 4096;
+    const int shortRows = rowBytes < LK_SHORT_ROW_BYTES;
     if (tokenCount == 1) {  // GEMV: stream GEMV_ROWS rows at a time
         const LK_NAME(prefetch) none = {NULL, 0};
         int64_t o = rowBegin;
