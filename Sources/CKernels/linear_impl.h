@@ -40,18 +40,20 @@ typedef struct {
     int64_t inSize;
 } LK_NAME(matrix);
 
-/// Where a tile prefetches: PF = 0 nowhere; else the stream at `pf`, `pfStep` bytes per LANES-step of the tile,
-/// into L1 (PF = 3) or L2 (PF = 2). A tile walks inSize / LANES steps, so it fetches pfStep * inSize / LANES bytes.
+/// Rows a walk prefetches, laid out like the matrix (inSize elements of elementSize bytes per row): the row tile k
+/// rows into the walk's range fetches rows [k, k + R) of the region while it computes, as long as the region has
+/// them. PF (a constant) says where to: 0 nowhere, 3 into L1, 2 into L2.
 typedef struct {
-    const char *pf;
-    int64_t pfStep;
+    const char *base;
+    int64_t rowCount;
+    int64_t elementSize;
 } LK_NAME(prefetch);
 
-/// y[t0 + t, o + r] for r < R, t < T. R, T and PF are compile-time constants after inlining. Prefetching never
-/// changes the arithmetic.
+/// y[t0 + t, o + r] for r < R, t < T, prefetching rows [k, k + R) of `ahead` when PF > 0. R, T and PF are
+/// compile-time constants after inlining. Prefetching never changes the arithmetic.
 LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
                          const lk_dtype dtype, int64_t o, const int R, const int T, const int PF,
-                         LK_NAME(prefetch) ahead) {
+                         LK_NAME(prefetch) ahead, int64_t k) {
     VEC acc[MAX_ROWS][GEMM_TOKENS];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = V_ZERO();
@@ -66,9 +68,9 @@ LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStr
             for (int r = 0; r < R; r++)
                 scale[r] = V_SET1(m->scaleInv[((o + r) / m->blockRows) * m->scaleCols + c0 / m->blockCols]);
         for (int64_t i = c0; i < c1; i += LANES) {
-            if (PF > 0) {
-                const char *line = ahead.pf + (i / LANES) * ahead.pfStep;
-                for (int64_t b = 0; b < ahead.pfStep; b += 64) {
+            if (PF > 0) {  // this step's share of the R prefetched rows: R * LANES elements, in address order
+                const char *line = ahead.base + (k * inSize + (int64_t)R * i) * ahead.elementSize;
+                for (int64_t b = 0; b < (int64_t)R * LANES * ahead.elementSize; b += 64) {
                     if (PF == 3) __builtin_prefetch(line + b, 0, 3);
                     else __builtin_prefetch(line + b, 0, 2);
                 }
@@ -108,45 +110,41 @@ LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStr
         for (int t = 0; t < T; t++) y[t * yStride + o + r] = V_HSUM(acc[r][t]);
 }
 
-/// Rows [p0, p1) against the T tokens at t: register tiles of GEMM_ROWS rows, then single rows. With PF > 0 the row
-/// tile at p0 + k also prefetches rows [k, k + GEMM_ROWS) of the region at pfBase (pfRows rows of inSize elements of
-/// pfSize bytes), as long as the region has them.
-LK_AI void LK_NAME(panel_tile)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
-                               const lk_dtype dtype, int64_t p0, int64_t p1, int64_t t, const int T, const int PF,
-                               const char *pfBase, int64_t pfRows, int64_t pfSize) {
+/// Rows [p0, p1) against the T tokens at t: register tiles of R rows, the first ones prefetching (PF > 0), then
+/// single rows.
+LK_AI void LK_NAME(row_tiles)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
+                              const lk_dtype dtype, int64_t p0, int64_t p1, int64_t t, const int R, const int T,
+                              const int PF, LK_NAME(prefetch) ahead) {
     float *yt = y + t * yStride;
     const float *xt = x + t * xStride;
-    const LK_NAME(prefetch) none = {NULL, 0};
     int64_t o = p0;
     if (PF > 0)
-        for (; o + GEMM_ROWS <= p1 && o - p0 + GEMM_ROWS <= pfRows; o += GEMM_ROWS) {
-            const LK_NAME(prefetch) ahead = {pfBase + (o - p0) * m->inSize * pfSize, GEMM_ROWS * LANES * pfSize};
-            LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, GEMM_ROWS, T, PF, ahead);
-        }
-    for (; o + GEMM_ROWS <= p1; o += GEMM_ROWS) LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, GEMM_ROWS, T, 0, none);
-    for (; o < p1; o++) LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, 1, T, 0, none);
+        for (; o + R <= p1 && o - p0 + R <= ahead.rowCount; o += R)
+            LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, R, T, PF, ahead, o - p0);
+    for (; o + R <= p1; o += R) LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, R, T, 0, ahead, 0);
+    for (; o < p1; o++) LK_NAME(tile)(yt, yStride, xt, xStride, m, dtype, o, 1, T, 0, ahead, 0);
 }
 
 /// The tokens over rows [p0, p1), GEMM_TOKENS at a time, then the remainder; the token tile starting at pfTile
 /// carries the prefetch.
 LK_AI void LK_NAME(token_tiles)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
                                 const lk_dtype dtype, int64_t p0, int64_t p1, int64_t tokenCount, const int PF,
-                                int64_t pfTile, const char *pfBase, int64_t pfRows, int64_t pfSize) {
+                                int64_t pfTile, LK_NAME(prefetch) ahead) {
     int64_t t = 0;
     for (; t + GEMM_TOKENS <= tokenCount; t += GEMM_TOKENS) {
         if (PF > 0 && t == pfTile)
-            LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_TOKENS, PF, pfBase, pfRows, pfSize);
+            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, GEMM_TOKENS, PF, ahead);
         else
-            LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_TOKENS, 0, NULL, 0, 0);
+            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, GEMM_TOKENS, 0, ahead);
     }
     switch (tokenCount - t) {
 #define LK_TAIL_CASE(k) \
     case k: \
         if (k < GEMM_TOKENS) { \
             if (PF > 0 && t == pfTile) \
-                LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, k, PF, pfBase, pfRows, pfSize); \
+                LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, k, PF, ahead); \
             else \
-                LK_NAME(panel_tile)(y, yStride, x, xStride, m, dtype, p0, p1, t, k, 0, NULL, 0, 0); \
+                LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, k, 0, ahead); \
         } \
         break;
         LK_TAIL_CASE(1)
@@ -168,17 +166,15 @@ LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStri
     // Rows under 4 KiB (expert down [2048x512] in bf16: 1 KiB) are too short to train the hardware prefetcher;
     // where the weights are streamed once (GEMV, or a single token tile), software prefetch runs two tiles ahead.
     const int shortRows = rowBytes < LK_SHORT_ROW_BYTES;
+    const LK_NAME(prefetch) none = {NULL, 0, elementSize};
     if (tokenCount == 1) {  // GEMV: stream GEMV_ROWS rows at a time
-        const LK_NAME(prefetch) none = {NULL, 0};
-        int64_t o = rowBegin;
-        if (shortRows)  // stops two tiles before rowEnd, so no line past the range is fetched
-            for (; o + 3 * GEMV_ROWS <= rowEnd; o += GEMV_ROWS) {
-                const LK_NAME(prefetch) ahead = {(const char *)m->w + (o + 2 * GEMV_ROWS) * rowBytes,
-                                                 GEMV_ROWS * LANES * elementSize};
-                LK_NAME(tile)(y, yStride, x, xStride, m, dtype, o, GEMV_ROWS, 1, 3, ahead);
-            }
-        for (; o + GEMV_ROWS <= rowEnd; o += GEMV_ROWS) LK_NAME(tile)(y, yStride, x, xStride, m, dtype, o, GEMV_ROWS, 1, 0, none);
-        for (; o < rowEnd; o++) LK_NAME(tile)(y, yStride, x, xStride, m, dtype, o, 1, 1, 0, none);
+        if (shortRows) {  // two tiles ahead; stops two tiles before rowEnd, so no line past the range is fetched
+            const LK_NAME(prefetch) ahead = {(const char *)m->w + (rowBegin + 2 * GEMV_ROWS) * rowBytes,
+                                             rowEnd - rowBegin - 2 * GEMV_ROWS, elementSize};
+            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, rowBegin, rowEnd, 0, GEMV_ROWS, 1, 3, ahead);
+        } else {
+            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, rowBegin, rowEnd, 0, GEMV_ROWS, 1, 0, none);
+        }
         return;
     }
     // GEMM: a panel of rows that fits in L2 is read from memory once and then reused by every token tile; the
@@ -190,18 +186,18 @@ LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStri
         const int64_t p1 = p0 + panelRows < rowEnd ? p0 + panelRows : rowEnd;
         if (tokenCount <= GEMM_TOKENS) {
             // One token tile streams every row once: over short rows, prefetch two row tiles ahead in the panel.
+            const LK_NAME(prefetch) ahead = {(const char *)m->w + (p0 + 2 * GEMM_ROWS) * rowBytes,
+                                             p1 - p0 - 2 * GEMM_ROWS, elementSize};
             if (shortRows)
-                LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 3, 0,
-                                     (const char *)m->w + (p0 + 2 * GEMM_ROWS) * rowBytes, p1 - p0 - 2 * GEMM_ROWS,
-                                     elementSize);
+                LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 3, 0, ahead);
             else
-                LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 0, 0, NULL, 0, 0);
+                LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 0, 0, none);
         } else {
             // The first token tile reads the panel from memory, the others from L2; the second one also brings the
             // next panel into L2, so the next first pass does not wait on memory.
-            const int64_t nextRows = rowEnd - p1 < panelRows ? rowEnd - p1 : panelRows;
-            LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 2, GEMM_TOKENS,
-                                 (const char *)m->w + p1 * rowBytes, nextRows, elementSize);
+            const LK_NAME(prefetch) next = {(const char *)m->w + p1 * rowBytes,
+                                            rowEnd - p1 < panelRows ? rowEnd - p1 : panelRows, elementSize};
+            LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 2, GEMM_TOKENS, next);
         }
     }
 }
