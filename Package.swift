@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(name: "fake-openai-server", dependencies: ["BenchClient"]),  // test fixture: streams canned chunks as fast as it can
 
         // ---- tests: one target per module
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "KVCache", "Models"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "KVCache", "Models", "Tensors"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Fixtures"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "JSON"], exclude: ["Fixtures"]),

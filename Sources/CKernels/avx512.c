@@ -1,6 +1,7 @@
 // AVX-512 (F, BW, VL) kernels. Compiled for every x86-64 target with per-function target attributes; called only
-// after lk_active_isa() has confirmed the CPU supports them. Activations stay f32 (no bf16 dot instructions:
-// they would round x).
+// after lk_active_isa() has confirmed the CPU supports them. Activations stay f32, except in the second instance of
+// the linear kernel at the end of the file: bf16-compute linears (activations rounded to bf16 by the caller's
+// choice) over bf16 weights, with AVX512-BF16's VDPBF16PS, used only when the CPU has it.
 #if defined(__x86_64__)
 #include "kernels_internal.h"
 
@@ -159,5 +160,16 @@ LK_TARGET uint64_t lk_read_sum_avx512(const void *data, size_t byteCount) {
     _mm512_storeu_si512(lanes, s);
     return lanes[0] ^ lanes[1] ^ lanes[2] ^ lanes[3] ^ lanes[4] ^ lanes[5] ^ lanes[6] ^ lanes[7];
 }
+
+// ---- bf16 x bf16 linear (AVX512-BF16) ---------------------------------------------------------------------------
+// The same walk (tiles, panels, prefetch) as above, with the dot-product tile; its functions are named *_avx512bf16.
+
+#undef LK_TARGET
+#undef LK_NAME
+#define LK_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
+#define LK_NAME(name) name##_avx512bf16
+#define LK_BF16_DOT 1
+#include "linear_impl.h"
+#undef LK_BF16_DOT
 
 #endif

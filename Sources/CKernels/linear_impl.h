@@ -8,12 +8,17 @@
 //   PANEL_BYTES                   bytes of weight rows kept in L2 while every token tile passes by (the next
 //                                 panel is prefetched beside it)
 //   LK_NAME(name)                 name##_isa
+//   LK_BF16_DOT (optional)        this instance multiplies bf16 weights with activations staged as bf16 pairs
+//                                 (lk_bf16_stage) using VDPBF16PS; only the bf16 instance and its entry exist
 //
 // Reduction order (the batch-invariance contract): every output y[t, o] has ONE accumulator of LANES lanes,
 // lane l sums x[t, i] * w[o, i] for i = l (mod LANES) in increasing i with FMA; the last partial vector is
 // zero-padded and accumulated the same way; then V_HSUM reduces the lanes in a fixed tree. Every tile shape
 // (GEMV or GEMM, any rows x tokens) runs exactly this sequence per output, so the bits never depend on
 // tokenCount or on the row range a call (or a thread) was given.
+// LK_BF16_DOT instances: lane l sums the pairs (i, i + 1), i = 2l (mod 2 * LANES), one VDPBF16PS step each (the two
+// exact products added to the lane in the instruction's fixed order), the last partial step zero-padded; then the
+// same V_HSUM. Again one sequence per output, whatever the tile.
 
 #ifndef LK_SHORT_ROW_BYTES
 #define LK_SHORT_ROW_BYTES 4096
@@ -49,6 +54,54 @@ typedef struct {
     int64_t elementSize;
 } LK_NAME(prefetch);
 
+/// The share of the R prefetched rows [k, k + R) of `ahead` that goes with the step over elements [i, i + n) of a
+/// row: R * n elements, in address order.
+LK_AI void LK_NAME(prefetch_step)(LK_NAME(prefetch) ahead, int64_t k, int64_t inSize, const int R, int64_t i,
+                                  int64_t n, const int PF) {
+    const char *line = ahead.base + (k * inSize + (int64_t)R * i) * ahead.elementSize;
+    for (int64_t b = 0; b < (int64_t)R * n * ahead.elementSize; b += 64) {
+        if (PF == 3) __builtin_prefetch(line + b, 0, 3);
+        else __builtin_prefetch(line + b, 0, 2);
+    }
+}
+
+#ifdef LK_BF16_DOT
+/// The tile of a bf16 x bf16 instance: x holds each token's activations as bf16 pairs (one float slot per pair,
+/// rows zero-padded to a multiple of 2 * LANES elements by lk_bf16_stage), w is bf16.
+LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
+                         const lk_dtype dtype, int64_t o, const int R, const int T, const int PF,
+                         LK_NAME(prefetch) ahead, int64_t k) {
+    (void)dtype;
+    const int STEP = 2 * LANES;  // bf16 elements per VDPBF16PS
+    VEC acc[MAX_ROWS][GEMM_TOKENS];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = V_ZERO();
+    const int64_t inSize = m->inSize;
+    const uint16_t *w = (const uint16_t *)m->w;
+    const int64_t full = inSize - inSize % STEP;
+    for (int64_t i = 0; i < full; i += STEP) {
+        if (PF > 0) LK_NAME(prefetch_step)(ahead, k, inSize, R, i, STEP, PF);
+        __m512i wv[MAX_ROWS];
+        for (int r = 0; r < R; r++) wv[r] = _mm512_loadu_si512((const void *)(w + (o + r) * inSize + i));
+        for (int t = 0; t < T; t++) {
+            const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + t * xStride + i / 2));
+            for (int r = 0; r < R; r++) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], xv, (__m512bh)wv[r]);
+        }
+    }
+    if (full < inSize) {  // the staged x is zero beyond inSize; the weights are masked there
+        const __mmask32 valid = (__mmask32)((1ull << (inSize - full)) - 1);
+        for (int r = 0; r < R; r++) {
+            const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(valid, w + (o + r) * inSize + full);
+            for (int t = 0; t < T; t++) {
+                const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + t * xStride + full / 2));
+                acc[r][t] = _mm512_dpbf16_ps(acc[r][t], xv, wv);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) y[t * yStride + o + r] = V_HSUM(acc[r][t]);
+}
+#else
 /// y[t0 + t, o + r] for r < R, t < T, prefetching rows [k, k + R) of `ahead` when PF > 0. R, T and PF are
 /// compile-time constants after inlining. Prefetching never changes the arithmetic.
 LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
@@ -68,13 +121,7 @@ LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStr
             for (int r = 0; r < R; r++)
                 scale[r] = V_SET1(m->scaleInv[((o + r) / m->blockRows) * m->scaleCols + c0 / m->blockCols]);
         for (int64_t i = c0; i < c1; i += LANES) {
-            if (PF > 0) {  // this step's share of the R prefetched rows: R * LANES elements, in address order
-                const char *line = ahead.base + (k * inSize + (int64_t)R * i) * ahead.elementSize;
-                for (int64_t b = 0; b < (int64_t)R * LANES * ahead.elementSize; b += 64) {
-                    if (PF == 3) __builtin_prefetch(line + b, 0, 3);
-                    else __builtin_prefetch(line + b, 0, 2);
-                }
-            }
+            if (PF > 0) LK_NAME(prefetch_step)(ahead, k, inSize, R, i, LANES, PF);
             VEC wv[MAX_ROWS];
             for (int r = 0; r < R; r++) {
                 wv[r] = LK_NAME(load_w)(m->w, dtype, (o + r) * inSize + i);
@@ -109,6 +156,7 @@ LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStr
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) y[t * yStride + o + r] = V_HSUM(acc[r][t]);
 }
+#endif
 
 /// Rows [p0, p1) against the T tokens at t: register tiles of R rows, the first ones prefetching (PF > 0), then
 /// single rows.
@@ -202,6 +250,14 @@ LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStri
     }
 }
 
+#ifdef LK_BF16_DOT
+/// y = x w over bf16 weights with x staged as bf16 pairs by lk_bf16_stage (xStride in float slots).
+LK_TARGET void LK_NAME(lk_linear_bf16_dot)(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w,
+                                           int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd) {
+    LK_NAME(matrix) m = {w, NULL, 1, 1, 1, inSize};
+    LK_NAME(run)(y, yStride, x, xStride, &m, LK_DTYPE_BF16, tokenCount, rowBegin, rowEnd);
+}
+#else
 // One non-inlined instance per dtype keeps the dtype a constant inside the loops.
 #define LK_DTYPE_INSTANCE(suffix, dt) \
     static LK_TARGET __attribute__((noinline)) void LK_NAME(run_##suffix)( \
@@ -236,6 +292,7 @@ int LK_NAME(lk_linear)(float *y, int64_t yStride, const float *x, int64_t xStrid
     }
     return 0;
 }
+#endif
 
 #undef LK_AI
 #undef MAX_ROWS

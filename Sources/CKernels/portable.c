@@ -210,9 +210,65 @@ int lk_linear_avx2(float *y, int64_t yStride, const float *x, int64_t xStride, c
                    const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd)
     __attribute__((weak));
 
+void lk_linear_bf16_dot_avx512bf16(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w,
+                                   int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd)
+    __attribute__((weak));
+
+static int cpuHasBF16Dot(void) {
+#if defined(__x86_64__)
+    static _Atomic int known = -1;
+    int has = atomic_load_explicit(&known, memory_order_relaxed);
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx512bf16") ? 1 : 0;
+        atomic_store_explicit(&known, has, memory_order_relaxed);
+    }
+    return has;
+#else
+    return 0;
+#endif
+}
+
+int lk_bf16_dot_available(lk_dtype dtype) {
+    return dtype == LK_DTYPE_BF16 && lk_active_isa() == LK_ISA_AVX512 && lk_linear_bf16_dot_avx512bf16 &&
+           cpuHasBF16Dot();
+}
+
+#define LK_BF16_DOT_STEP 32  // bf16 elements per VDPBF16PS (the staged rows are padded to it)
+
+int64_t lk_bf16_stage_stride(lk_dtype dtype, int64_t inSize) {
+    if (lk_bf16_dot_available(dtype)) return (inSize + LK_BF16_DOT_STEP - 1) / LK_BF16_DOT_STEP * LK_BF16_DOT_STEP / 2;
+    return inSize;
+}
+
+void lk_bf16_stage(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize, lk_dtype dtype) {
+    const int64_t stride = lk_bf16_stage_stride(dtype, inSize);
+    if (lk_bf16_dot_available(dtype)) {
+        for (int64_t t = 0; t < tokenCount; t++) {
+            uint16_t *row = (uint16_t *)(staged + t * stride);
+            lk_f32_to_bf16(row, x + t * xStride, inSize);
+            memset(row + inSize, 0, (size_t)(2 * stride - inSize) * sizeof(uint16_t));
+        }
+        return;
+    }
+    uint16_t rounded[256];
+    for (int64_t t = 0; t < tokenCount; t++)
+        for (int64_t i = 0; i < inSize; i += 256) {
+            const int64_t n = inSize - i < 256 ? inSize - i : 256;
+            lk_f32_to_bf16(rounded, x + t * xStride + i, n);
+            lk_bf16_to_f32(staged + t * stride + i, rounded, n);
+        }
+}
+
 void lk_linear(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w, lk_dtype dtype,
-               const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd) {
+               const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd,
+               lk_compute compute) {
     if (tokenCount <= 0 || rowEnd <= rowBegin) return;
+    if (compute == LK_COMPUTE_BF16 && lk_bf16_dot_available(dtype)) {
+        lk_linear_bf16_dot_avx512bf16(y, yStride, x, xStride, w, tokenCount, inSize, rowBegin, rowEnd);
+        return;
+    }
+    // Otherwise x is f32: as given, or already rounded to bf16 values by lk_bf16_stage.
     lk_isa isa = lk_active_isa();
     if (isa == LK_ISA_AVX512 && lk_linear_avx512 &&
         lk_linear_avx512(y, yStride, x, xStride, w, dtype, fp8, tokenCount, inSize, rowBegin, rowEnd))
@@ -479,6 +535,7 @@ typedef struct {
     lk_dtype dtype;
     const lk_fp8_scales *fp8;
     int64_t tokenCount, inSize, outSize;
+    lk_compute compute;
 } linear_job;
 
 static void linear_task(void *context, int worker, int workerCount) {
@@ -489,12 +546,12 @@ static void linear_task(void *context, int worker, int workerCount) {
     if (end > job->outSize) end = job->outSize;
     if (begin < end)
         lk_linear(job->y, job->yStride, job->x, job->xStride, job->w, job->dtype, job->fp8, job->tokenCount,
-                  job->inSize, begin, end);
+                  job->inSize, begin, end, job->compute);
 }
 
 void lk_linear_parallel(lk_pool *pool, float *y, int64_t yStride, const float *x, int64_t xStride, const void *w,
                         lk_dtype dtype, const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize,
-                        int64_t outSize) {
-    linear_job job = {y, yStride, x, xStride, w, dtype, fp8, tokenCount, inSize, outSize};
+                        int64_t outSize, lk_compute compute) {
+    linear_job job = {y, yStride, x, xStride, w, dtype, fp8, tokenCount, inSize, outSize, compute};
     lk_pool_run(pool, linear_task, &job);
 }

@@ -49,6 +49,7 @@ public final class LocalExpertExecutor: ExpertExecutor, @unchecked Sendable {
     private var gate: [ScratchArray<Float>]       // per worker [tokenCount, intermediateSize]
     private var up: [ScratchArray<Float>]         // per worker [tokenCount, intermediateSize]
     private var down: [ScratchArray<Float>]       // per worker [tokenCount, hiddenSize]
+    private var stage: [ScratchArray<Float>]      // per worker [tokenCount, staged row stride] bf16-compute activations
     private let assignment = ScratchArray<Int32>() // [expertCount] worker of each expert, -1 if idle
     private let sharedGate = ScratchArray<Float>()  // [tokenCount, shared intermediateSize]
     private let sharedUp = ScratchArray<Float>()    // [tokenCount, shared intermediateSize]
@@ -60,6 +61,7 @@ public final class LocalExpertExecutor: ExpertExecutor, @unchecked Sendable {
         gate = (0..<workers).map { _ in ScratchArray<Float>() }
         up = (0..<workers).map { _ in ScratchArray<Float>() }
         down = (0..<workers).map { _ in ScratchArray<Float>() }
+        stage = (0..<workers).map { _ in ScratchArray<Float>() }
     }
 
     public func run(layer: Int, experts: [SwiGLUWeights], shared: SharedExpertJob?, input: UnsafePointer<Float>,
@@ -110,6 +112,7 @@ public final class LocalExpertExecutor: ExpertExecutor, @unchecked Sendable {
             let g = self.gate[worker].pointer
             let u = self.up[worker].pointer
             let d = self.down[worker].pointer
+            let stage = self.stage[worker]
             for e in 0..<groups.expertCount where Int(self.assignment.pointer[e]) == worker {
                 let rows = groups.rows(of: e)
                 let n = rows.count
@@ -118,10 +121,13 @@ public final class LocalExpertExecutor: ExpertExecutor, @unchecked Sendable {
                                                 count: hiddenSize)
                 }
                 let expert = experts[e]
-                Kernels.linear(g, yStride: width, x, xStride: hiddenSize, expert.gate, tokenCount: n, rows: 0..<width)
-                Kernels.linear(u, yStride: width, x, xStride: hiddenSize, expert.up, tokenCount: n, rows: 0..<width)
+                Kernels.linear(g, yStride: width, x, xStride: hiddenSize, expert.gate, tokenCount: n, rows: 0..<width,
+                               stage: stage)
+                Kernels.linear(u, yStride: width, x, xStride: hiddenSize, expert.up, tokenCount: n, rows: 0..<width,
+                               stage: stage)
                 swiGLUActivate(g, u, count: n * width)
-                Kernels.linear(d, yStride: hiddenSize, g, xStride: width, expert.down, tokenCount: n, rows: 0..<hiddenSize)
+                Kernels.linear(d, yStride: hiddenSize, g, xStride: width, expert.down, tokenCount: n,
+                               rows: 0..<hiddenSize, stage: stage)
                 for (i, row) in rows.enumerated() {
                     (output + Int(row) * hiddenSize).update(from: d + i * hiddenSize, count: hiddenSize)
                 }

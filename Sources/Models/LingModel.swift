@@ -2,7 +2,8 @@ import Foundation
 import KVCache
 import Tensors
 
-/// A loaded Ling 2.0 model (`BailingMoeV2ForCausalLM`): weights memory-mapped in place, f32 compute.
+/// A loaded Ling 2.0 model (`BailingMoeV2ForCausalLM`): weights memory-mapped in place, f32 compute
+/// (or bf16 activations in the linears, `ComputeDType`).
 ///
 /// Usage (one sequence; the scheduler builds multi-sequence `ForwardBatch`es the same way):
 ///
@@ -19,6 +20,8 @@ public final class LingModel: @unchecked Sendable {
     public let generationConfig: GenerationConfig
     public let checkpoint: SafetensorsCheckpoint
     public let pool: ComputePool
+    /// What the linears (all but the router) multiply the weights with.
+    public let computeDType: ComputeDType
     /// Evaluates routed experts; replace with an expert-parallel executor before the first forward.
     public var expertExecutor: any ExpertExecutor
     /// Called per MoE layer with (layer index, expert ids [tokenCount, K], weights [tokenCount, K]) when set.
@@ -34,7 +37,9 @@ public final class LingModel: @unchecked Sendable {
 
     /// threadCount compute threads; with workerCPUs, one thread per listed CPU, pinned there (worker 0 is the
     /// calling thread, which should be the thread that runs `forward`), and threadCount is ignored.
-    public init(directory: String, threadCount: Int = 2, workerCPUs: [Int]? = nil,
+    /// compute: what the linears multiply the weights with (`ComputeDType`; f32 is exact against the reference's
+    /// f32 run, bf16 rounds the activations as the reference's native bf16 run does).
+    public init(directory: String, threadCount: Int = 2, workerCPUs: [Int]? = nil, compute: ComputeDType = .f32,
                 progress: LoadProgress = { _, _ in }) throws(ModelError) {
         guard threadCount >= 1 else { throw ModelError("threadCount must be >= 1 (got \(threadCount))") }
         if let workerCPUs, workerCPUs.isEmpty { throw ModelError("workerCPUs must list at least one CPU") }
@@ -42,7 +47,8 @@ public final class LingModel: @unchecked Sendable {
         config = try ModelConfig.load(directory: directory)
         generationConfig = try GenerationConfig.load(directory: directory, fallback: config)
         checkpoint = try SafetensorsCheckpoint(directory: directory, progress: progress)
-        weights = try LingWeights(checkpoint: checkpoint, config: config)
+        weights = try LingWeights(checkpoint: checkpoint, config: config, compute: compute)
+        computeDType = compute
         rope = RotaryEmbedding(config: config)
         pool = workerCPUs.map { ComputePool(pinnedTo: $0) } ?? ComputePool(threadCount: threadCount)
         expertExecutor = LocalExpertExecutor(pool: pool)

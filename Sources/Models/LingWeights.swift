@@ -57,10 +57,12 @@ struct LingWeights: @unchecked Sendable {
     /// Tensors that may be present and are ignored: rotary tables some exporters save (recomputed from the config).
     static func isIgnorable(_ name: String) -> Bool { name.hasSuffix("rotary_emb.inv_freq") }
 
-    init(checkpoint: SafetensorsCheckpoint, config: ModelConfig) throws(ModelError) {
-        var binder = WeightBinder(checkpoint: checkpoint, config: config)
+    /// compute: what the linears multiply with (`ComputeDType`); the router always multiplies f32 activations, as
+    /// the reference computes routing in f32, and the embedding is only read row by row.
+    init(checkpoint: SafetensorsCheckpoint, config: ModelConfig, compute: ComputeDType = .f32) throws(ModelError) {
+        var binder = WeightBinder(checkpoint: checkpoint, config: config, compute: compute)
         let hidden = config.hiddenSize
-        embedding = try binder.matrix("model.word_embeddings.weight", config.vocabSize, hidden)
+        embedding = try binder.matrix("model.word_embeddings.weight", config.vocabSize, hidden, compute: .f32)
         var layers: [LayerWeights] = []
         for layer in 0..<config.layerCount {
             layers.append(try Self.layer(&binder, config: config, index: layer, moe: layer >= config.firstDenseLayerCount))
@@ -102,7 +104,7 @@ struct LingWeights: @unchecked Sendable {
             let shared = config.sharedExpertCount > 0
                 ? try binder.swiGLU(prefix + "mlp.shared_experts.", config.sharedExpertIntermediateSize) : nil
             feedForward = .moe(MoEWeights(
-                router: try binder.matrix(prefix + "mlp.gate.weight", config.expertCount, hidden),
+                router: try binder.matrix(prefix + "mlp.gate.weight", config.expertCount, hidden, compute: .f32),
                 expertBias: try binder.vector(prefix + "mlp.gate.expert_bias", config.expertCount),
                 experts: experts, shared: shared))
         } else {
@@ -118,10 +120,12 @@ private struct WeightBinder {
     let blockRows: Int
     let blockColumns: Int
     let hiddenSize: Int
+    let compute: ComputeDType
     var used: Set<String> = []
 
-    init(checkpoint: SafetensorsCheckpoint, config: ModelConfig) {
+    init(checkpoint: SafetensorsCheckpoint, config: ModelConfig, compute: ComputeDType) {
         self.checkpoint = checkpoint
+        self.compute = compute
         hiddenSize = config.hiddenSize
         let block = config.quantizationConfig?.weightBlockSize ?? [128, 128]
         blockRows = block.count == 2 ? block[0] : 128
@@ -133,7 +137,9 @@ private struct WeightBinder {
         return entry
     }
 
-    mutating func matrix(_ name: String, _ rows: Int, _ columns: Int) throws(ModelError) -> WeightMatrix {
+    /// compute: nil for the binder's mode.
+    mutating func matrix(_ name: String, _ rows: Int, _ columns: Int,
+                         compute: ComputeDType? = nil) throws(ModelError) -> WeightMatrix {
         let entry = try entry(name)
         guard entry.shape == [rows, columns] else {
             throw ModelError("\(entry.file): tensor \(name) has shape \(entry.shape), expected [\(rows), \(columns)]")
@@ -156,7 +162,8 @@ private struct WeightBinder {
             scales = FP8BlockScales(scaleInv: scale.data.assumingMemoryBound(to: Float.self), blockRows: blockRows,
                                     blockColumns: blockColumns)
         }
-        return WeightMatrix(base: entry.data, dtype: dtype, rowCount: rows, columnCount: columns, fp8Scales: scales)
+        return WeightMatrix(base: entry.data, dtype: dtype, rowCount: rows, columnCount: columns, fp8Scales: scales,
+                            compute: compute ?? self.compute)
     }
 
     mutating func vector(_ name: String, _ count: Int) throws(ModelError) -> [Float] {

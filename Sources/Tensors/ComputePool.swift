@@ -6,6 +6,8 @@ public final class ComputePool: @unchecked Sendable {
     private let pool: OpaquePointer?
     /// Number of workers including the caller.
     public let threadCount: Int
+    /// The activations of bf16-compute `linear`s, rounded once per call ([tokenCount, staged row stride]).
+    private let stage = ScratchArray<Float>()
 
     /// threadCount >= 1; pinToCores pins worker k to CPU k.
     public init(threadCount: Int, pinToCores: Bool = false) {
@@ -50,10 +52,12 @@ public final class ComputePool: @unchecked Sendable {
     public func linear(_ y: UnsafeMutablePointer<Float>, yStride: Int, _ x: UnsafePointer<Float>, xStride: Int,
                        _ w: WeightMatrix, tokenCount: Int) {
         guard tokenCount > 0 else { return }
+        // bf16 compute: x is rounded once here, and every worker reads the staged copy.
+        let (input, inputStride) = Kernels.stageActivations(x, xStride: xStride, w, tokenCount: tokenCount, stage: stage)
         Kernels.withScales(w) { scales in
-            lk_linear_parallel(pool, y, Int64(yStride), x, Int64(xStride), w.base,
+            lk_linear_parallel(pool, y, Int64(yStride), input, Int64(inputStride), w.base,
                                lk_dtype(rawValue: UInt32(w.dtype.rawValue)), scales, Int64(tokenCount),
-                               Int64(w.columnCount), Int64(w.rowCount))
+                               Int64(w.columnCount), Int64(w.rowCount), lk_compute(rawValue: w.compute == .bf16 ? 1 : 0))
         }
     }
 }

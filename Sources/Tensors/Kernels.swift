@@ -4,13 +4,37 @@ internal import CKernels
 public enum Kernels {
     /// y[t, o] = sum_i x[t, i] * w[o, i] for o in rows; x: [tokenCount, w.columnCount] stride xStride,
     /// y: [tokenCount, *] stride yStride. Bit-identical for any tokenCount and row range (batch invariant).
+    /// A bf16-compute matrix (`w.compute`) needs `stage`, where x is rounded to bf16 first.
     @inline(__always)
     public static func linear(_ y: UnsafeMutablePointer<Float>, yStride: Int, _ x: UnsafePointer<Float>, xStride: Int,
-                              _ w: WeightMatrix, tokenCount: Int, rows: Range<Int>) {
+                              _ w: WeightMatrix, tokenCount: Int, rows: Range<Int>, stage: ScratchArray<Float>? = nil) {
+        guard tokenCount > 0 else { return }
+        let (input, inputStride) = stageActivations(x, xStride: xStride, w, tokenCount: tokenCount, stage: stage)
         withScales(w) { scales in
-            lk_linear(y, Int64(yStride), x, Int64(xStride), w.base, lk_dtype(rawValue: UInt32(w.dtype.rawValue)),
-                      scales, Int64(tokenCount), Int64(w.columnCount), Int64(rows.lowerBound), Int64(rows.upperBound))
+            lk_linear(y, Int64(yStride), input, Int64(inputStride), w.base, lk_dtype(rawValue: UInt32(w.dtype.rawValue)),
+                      scales, Int64(tokenCount), Int64(w.columnCount), Int64(rows.lowerBound), Int64(rows.upperBound),
+                      lk_compute(rawValue: w.compute == .bf16 ? 1 : 0))
         }
+    }
+
+    /// The activations a linear over `w` reads: x itself for f32 compute; for bf16 compute, x rounded to bf16 in
+    /// `stage` (laid out for the kernel the CPU will run) and that layout's row stride.
+    @inline(__always)
+    static func stageActivations(_ x: UnsafePointer<Float>, xStride: Int, _ w: WeightMatrix, tokenCount: Int,
+                                 stage: ScratchArray<Float>?) -> (UnsafePointer<Float>, Int) {
+        guard w.compute == .bf16 else { return (x, xStride) }
+        guard let stage else { preconditionFailure("a bf16-compute linear needs a staging buffer") }
+        let dtype = lk_dtype(rawValue: UInt32(w.dtype.rawValue))
+        let stride = Int(lk_bf16_stage_stride(dtype, Int64(w.columnCount)))
+        stage.reserve(tokenCount * stride)
+        lk_bf16_stage(stage.pointer, x, Int64(xStride), Int64(tokenCount), Int64(w.columnCount), dtype)
+        return (UnsafePointer(stage.pointer), stride)
+    }
+
+    /// Whether bf16-compute linears over `dtype` weights run as AVX512-BF16 dot products on this CPU (with the active
+    /// ISA); otherwise as the f32 kernel on the rounded activations.
+    public static func bf16DotProducts(for dtype: WeightDType) -> Bool {
+        lk_bf16_dot_available(lk_dtype(rawValue: UInt32(dtype.rawValue))) != 0
     }
 
     /// Row `row` of `w` converted to f32: dst[w.columnCount].

@@ -25,6 +25,19 @@ public enum WeightDType: Int, Sendable, CustomStringConvertible {
     }
 }
 
+/// What a linear multiplies a weight matrix with.
+/// - f32: the activations as they are (f32); products of the stored weights, exact to f32 accumulation.
+/// - bf16: the activations rounded to bf16 (nearest even) first, as PyTorch and llama.cpp do with bf16 checkpoints;
+///   products still summed in f32. Over bf16 weights on a CPU with AVX512-BF16 this runs as VDPBF16PS dot products
+///   at twice the arithmetic rate; elsewhere as the f32 kernel on the rounded values (same results up to summation
+///   order).
+public enum ComputeDType: String, Sendable, CaseIterable, CustomStringConvertible {
+    case f32
+    case bf16
+
+    public var description: String { rawValue }
+}
+
 /// Block scales of an FP8 E4M3 matrix: w[o, i] = fp8[o, i] * scaleInv[o / blockRows, i / blockColumns].
 public struct FP8BlockScales: @unchecked Sendable {
     /// [ceil(rowCount / blockRows), ceil(columnCount / blockColumns)] f32, row-major (memory-mapped).
@@ -47,15 +60,19 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rowCount: Int
     public let columnCount: Int
     public let fp8Scales: FP8BlockScales?
+    /// What linears multiply this matrix with (a property of the matrix, never of a call, so batch invariance
+    /// holds whatever the mode).
+    public let compute: ComputeDType
 
     public init(base: UnsafeRawPointer, dtype: WeightDType, rowCount: Int, columnCount: Int,
-                fp8Scales: FP8BlockScales? = nil) {
+                fp8Scales: FP8BlockScales? = nil, compute: ComputeDType = .f32) {
         precondition(dtype != .fp8E4M3 || fp8Scales != nil, "FP8 weights need block scales")
         self.base = base
         self.dtype = dtype
         self.rowCount = rowCount
         self.columnCount = columnCount
         self.fp8Scales = fp8Scales
+        self.compute = compute
     }
 
     /// Bytes the matrix occupies (what a full pass over it reads).

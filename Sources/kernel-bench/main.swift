@@ -1,6 +1,8 @@
 // kernel-bench: lk_linear speed on Ling-mini-2.0 shapes, per ISA and dtype, against this machine's limits.
 // Usage: kernel-bench [--threads N] [--tokens N] [--isa all|avx512|avx2|portable] [--dtype all|bf16|f32|f16|fp8]
-//                     [--quick] [--shapes NAME,NAME...]
+//                     [--compute f32|bf16|all] [--quick] [--shapes NAME,NAME...]
+// --compute bf16 rounds the activations to bf16 (timed, as the engine stages them once per linear) and, over bf16
+// weights on a CPU with AVX512-BF16, multiplies with VDPBF16PS.
 import CKernels
 import Glibc
 import Tensors
@@ -10,6 +12,7 @@ struct Options {
     var prefillTokens = 512
     var isas: [lk_isa] = [LK_ISA_AVX512, LK_ISA_AVX2, LK_ISA_PORTABLE]
     var dtypes: [lk_dtype] = [LK_DTYPE_BF16, LK_DTYPE_F32]
+    var computes: [lk_compute] = [LK_COMPUTE_F32]
     var quick = false
     var shapeNames: Set<String>? = nil  // nil: every shape
 }
@@ -31,6 +34,13 @@ func parseOptions() -> Options? {
             case "avx512": options.isas = [LK_ISA_AVX512]
             case "avx2": options.isas = [LK_ISA_AVX2]
             case "portable": options.isas = [LK_ISA_PORTABLE]
+            default: return nil
+            }
+        case "--compute":
+            switch arguments.popFirst() {
+            case "all": options.computes = [LK_COMPUTE_F32, LK_COMPUTE_BF16]
+            case "f32": options.computes = [LK_COMPUTE_F32]
+            case "bf16": options.computes = [LK_COMPUTE_BF16]
             default: return nil
             }
         case "--dtype":
@@ -73,7 +83,7 @@ func elementSize(_ dtype: lk_dtype) -> Int {
 
 /// Best time of `repeats` calls of lk_linear_parallel.
 func timeLinear(pool: OpaquePointer?, outSize: Int, inSize: Int, tokenCount: Int, dtype: lk_dtype,
-                repeats: Int) -> Double {
+                compute: lk_compute, repeats: Int) -> Double {
     let weightBytes = outSize * inSize * elementSize(dtype)
     // Decode reads weights from DRAM (a model is far larger than L3), so GEMV cycles through copies that together
     // exceed the caches. Prefill reuses each weight across tokens, so one copy is representative there.
@@ -87,6 +97,9 @@ func timeLinear(pool: OpaquePointer?, outSize: Int, inSize: Int, tokenCount: Int
     for index in 0..<(tokenCount * inSize) { x[index] = Float(index % 7) * 0.1 - 0.3 }
     let y = UnsafeMutablePointer<Float>.allocate(capacity: tokenCount * outSize)  // [tokenCount, outSize]
     defer { y.deallocate() }
+    let stageStride = compute == LK_COMPUTE_BF16 ? Int(lk_bf16_stage_stride(dtype, Int64(inSize))) : inSize
+    let staged = UnsafeMutablePointer<Float>.allocate(capacity: tokenCount * stageStride)  // [tokenCount, stageStride]
+    defer { staged.deallocate() }
     let scaleCount = (outSize + 127) / 128 * ((inSize + 127) / 128)
     var scaleInv = [Float](repeating: 1, count: scaleCount)
     return scaleInv.withUnsafeMutableBufferPointer { scaleBuffer in
@@ -95,8 +108,14 @@ func timeLinear(pool: OpaquePointer?, outSize: Int, inSize: Int, tokenCount: Int
         for run in 0..<max(repeats, copyCount) {
             let copy = weights + (run % copyCount) * weightBytes  // [outSize, inSize]
             let start = seconds()
-            lk_linear_parallel(pool, y, Int64(outSize), x, Int64(inSize), copy, dtype, &scales, Int64(tokenCount),
-                               Int64(inSize), Int64(outSize))
+            if compute == LK_COMPUTE_BF16 {
+                lk_bf16_stage(staged, x, Int64(inSize), Int64(tokenCount), Int64(inSize), dtype)
+                lk_linear_parallel(pool, y, Int64(outSize), staged, Int64(stageStride), copy, dtype, &scales,
+                                   Int64(tokenCount), Int64(inSize), Int64(outSize), compute)
+            } else {
+                lk_linear_parallel(pool, y, Int64(outSize), x, Int64(inSize), copy, dtype, &scales, Int64(tokenCount),
+                                   Int64(inSize), Int64(outSize), compute)
+            }
             best = min(best, seconds() - start)
         }
         return best
@@ -131,7 +150,7 @@ func format(_ value: Double, _ digits: Int = 1) -> String {
 
 guard let options = parseOptions() else {
     print("usage: kernel-bench [--threads N] [--tokens N] [--isa all|avx512|avx2|portable] "
-        + "[--dtype all|bf16|f32|f16|fp8] [--quick] [--shapes qkv,lm_head,...]")
+        + "[--dtype all|bf16|f32|f16|fp8] [--compute f32|bf16|all] [--quick] [--shapes qkv,lm_head,...]")
     exit(2)
 }
 
@@ -156,13 +175,15 @@ for isa in options.isas where isa.rawValue <= lk_detect_isa().rawValue {
     lk_force_isa(isa)
     let isaName = String(cString: lk_isa_name(isa))
     for dtype in options.dtypes {
-        print("\n[\(isaName) \(dtypeName(dtype))]  shape            GEMV GB/s  of-bw   GEMM(\(options.prefillTokens)) GFLOP/s  of-sgemm")
+      for compute in options.computes {
+        let mode = compute == LK_COMPUTE_F32 ? "" : lk_bf16_dot_available(dtype) != 0 ? " x bf16 (vdpbf16ps)" : " x bf16"
+        print("\n[\(isaName) \(dtypeName(dtype))\(mode)]  shape            GEMV GB/s  of-bw   GEMM(\(options.prefillTokens)) GFLOP/s  of-sgemm")
         for shape in shapes {
             if options.quick && shape.name == "lm_head" { continue }
             if let names = options.shapeNames, !names.contains(shape.name) { continue }
             let bytes = Double(shape.outSize * shape.inSize * elementSize(dtype))
             let gemv = timeLinear(pool: pool, outSize: shape.outSize, inSize: shape.inSize, tokenCount: 1,
-                                  dtype: dtype, repeats: shape.name == "lm_head" ? 3 : 20)
+                                  dtype: dtype, compute: compute, repeats: shape.name == "lm_head" ? 3 : 20)
             var line = "  \(shape.name.padded(16)) [\(shape.outSize)x\(shape.inSize)]"
             line = line.padded(44)
             line += "\(format(bytes / gemv / 1e9))".padded(10)
@@ -171,13 +192,14 @@ for isa in options.isas where isa.rawValue <= lk_detect_isa().rawValue {
                 let tokens = shape.name.hasPrefix("expert") || shape.name == "router" ? min(64, options.prefillTokens)
                     : options.prefillTokens
                 let gemm = timeLinear(pool: pool, outSize: shape.outSize, inSize: shape.inSize, tokenCount: tokens,
-                                      dtype: dtype, repeats: 3)
+                                      dtype: dtype, compute: compute, repeats: 3)
                 let flops = 2 * Double(shape.outSize * shape.inSize * tokens) / gemm
                 line += "\(format(flops / 1e9)) (\(tokens) tok)".padded(22)
                 line += "\(format(flops / sgemm * 100, 0))%"
             }
             print(line)
         }
+      }
     }
 }
 lk_force_isa(lk_detect_isa())

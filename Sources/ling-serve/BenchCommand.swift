@@ -30,6 +30,7 @@ struct BenchCommand: ParsableCommand {
     var threads: Int?
 
     @OptionGroup var expertOptions: ExpertParallelOptions
+    @OptionGroup var computeOptions: ComputeOptions
 
     @Flag(name: .customLong("skip-limits"), help: "Do not measure the machine's bandwidth and sgemm limits (faster A/B runs).")
     var skipLimits = false
@@ -45,7 +46,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (model, experts) = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads))
+        let (model, experts) = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads),
+                                  compute: computeOptions.dtype)
         let threadCount = model.pool.threadCount
         let config = model.config
         let blockSize = 16

@@ -36,6 +36,7 @@ struct ExpertStatsCommand: ParsableCommand {
     var threads: Int?
 
     @OptionGroup var expertOptions: ExpertParallelOptions
+    @OptionGroup var computeOptions: ComputeOptions
 
     @Flag(help: "Print one JSON object.")
     var json = false
@@ -49,7 +50,8 @@ struct ExpertStatsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (model, experts) = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads))
+        let (model, experts) = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads),
+                                  compute: computeOptions.dtype)
         let ids: [Int]
         if let tokenIds {
             ids = try parseTokenIds(tokenIds)

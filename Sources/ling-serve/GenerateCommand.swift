@@ -6,6 +6,7 @@ import Foundation
 import JSON
 import Synchronization
 import Models
+import Tensors
 import Tokenizers
 
 /// `ling-serve generate`: decoding from token ids, text or a one-message chat, with the KV cache and the sampler.
@@ -51,6 +52,7 @@ struct GenerateCommand: ParsableCommand {
     var threads: Int?
 
     @OptionGroup var expertOptions: ExpertParallelOptions
+    @OptionGroup var computeOptions: ComputeOptions
 
     @Option(help: "Speculative decoding: off (default) or mtp (the checkpoint's MTP layer drafts).")
     var speculative: String = "off"
@@ -89,7 +91,8 @@ struct GenerateCommand: ParsableCommand {
             }
             guard !ids.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
         }
-        let model = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads)).model
+        let model = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads),
+                                  compute: computeOptions.dtype).model
         if speculative == "mtp" {
             guard model.hasMTP else {
                 throw ValidationError("--speculative mtp: \(self.model) has no MTP layer (num_nextn_predict_layers is 0 or absent)")
@@ -240,10 +243,11 @@ func parseTokenIds(_ text: String) throws -> [Int] {
 
 /// Loads a checkpoint with its expert-parallel workers (pinned compute threads, the calling thread being worker 0),
 /// drawing a progress line on stderr when it is a terminal.
-func loadModel(directory: String, setup: ExpertParallelSetup) throws -> (model: LingModel, experts: ExpertParallelExecutor) {
+func loadModel(directory: String, setup: ExpertParallelSetup,
+               compute: ComputeDType) throws -> (model: LingModel, experts: ExpertParallelExecutor) {
     let showProgress = isatty(STDERR_FILENO) != 0
     let start = Date()
-    let model = try LingModel(directory: directory, workerCPUs: setup.cpus) { done, total in
+    let model = try LingModel(directory: directory, workerCPUs: setup.cpus, compute: compute) { done, total in
         if showProgress {
             FileHandle.standardError.write(Data("\rloading \(directory): \(done)/\(total) files mapped".utf8))
         }

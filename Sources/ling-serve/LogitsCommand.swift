@@ -29,10 +29,12 @@ struct LogitsCommand: ParsableCommand {
     var threads: Int?
 
     @OptionGroup var expertOptions: ExpertParallelOptions
+    @OptionGroup var computeOptions: ComputeOptions
 
     func run() throws {
         let ids = try parseTokenIds(tokenIds)
-        let model = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads)).model
+        let model = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads),
+                                  compute: computeOptions.dtype).model
         let blockSize = 16
         let blockCount = max(1, (ids.count + blockSize - 1) / blockSize)
         let kv = try model.makeKVStorage(blockCount: blockCount, blockSize: blockSize)

@@ -3,6 +3,7 @@ import Foundation
 import KVCache
 import Models
 import Synchronization
+import Tensors
 import Testing
 
 @testable import Engine
@@ -12,6 +13,9 @@ import Testing
 @Suite(.serialized) struct RealModelBatchingTests {
     static let checkpoint = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../ModelsTests/Fixtures/stress-f32").standardizedFileURL.path
+    /// bf16 weights: with bf16 compute, the AVX512-BF16 dot-product kernels run where the CPU has them.
+    static let bf16Checkpoint = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../ModelsTests/Fixtures/release-bf16").standardizedFileURL.path
 
     /// 32 prompts of different lengths (1...40 tokens), some sharing prefixes so the prefix cache has work.
     static let prompts: [[Int]] = {
@@ -28,15 +32,15 @@ import Testing
 
     private func run(
         prompts: [[Int]], blockCount: Int, blockSize: Int, batchTokens: Int, prefixCaching: Bool,
-        expertWorkers: Int? = nil
+        expertWorkers: Int? = nil, checkpoint: String = Self.checkpoint, compute: ComputeDType = .f32
     ) throws -> (outputs: [[Int]], preemptions: Int, metrics: EngineMetrics) {
-        let path = Self.checkpoint
+        let path = checkpoint
         let engine = try Engine(
             configuration: EngineConfiguration(
                 scheduler: SchedulerConfiguration(
                     maxBatchedTokenCount: batchTokens, maxRunningSequenceCount: 32, enablePrefixCaching: prefixCaching)),
             makeModel: {
-                let model = try LingModel(directory: path, threadCount: expertWorkers ?? 2)
+                let model = try LingModel(directory: path, threadCount: expertWorkers ?? 2, compute: compute)
                 if expertWorkers != nil { model.useExpertParallel(strategy: .balanced, rebalanceInterval: 64) }
                 return try LingStepModel(model: model, kvBlockCount: blockCount, kvBlockSize: blockSize)
             })
@@ -92,6 +96,22 @@ import Testing
             prompts: Self.prompts, blockCount: 256, blockSize: 16, batchTokens: chunk, prefixCaching: prefixCaching)
         for index in Self.prompts.indices {
             #expect(result.outputs[index] == Self.alone[index], "request \(index), chunk \(chunk), prefix \(prefixCaching)")
+        }
+    }
+
+    @Test("bf16 compute (release-bf16): 32 concurrent requests, chunk 7, prefix caching, match each alone")
+    func bf16ComputeMatchesAlone() throws {
+        let prompts = Self.prompts.map { $0.map { $0 % 768 } }  // release-bf16 has 768 tokens
+        let alone = try prompts.map { prompt in
+            try run(prompts: [prompt], blockCount: 64, blockSize: 16, batchTokens: 2048, prefixCaching: false,
+                    checkpoint: Self.bf16Checkpoint, compute: .bf16).outputs[0]
+        }
+        #expect(alone.allSatisfy { $0.count == Self.newTokenCount })
+        #expect(Set(alone).count > 16, "different prompts give different continuations")
+        let result = try run(prompts: prompts, blockCount: 256, blockSize: 16, batchTokens: 7, prefixCaching: true,
+                             checkpoint: Self.bf16Checkpoint, compute: .bf16)
+        for index in prompts.indices {
+            #expect(result.outputs[index] == alone[index], "request \(index)")
         }
     }
 

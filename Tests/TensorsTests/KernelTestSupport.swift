@@ -65,17 +65,26 @@ struct TestMatrix {
         }
     }
 
-    /// Runs lk_linear over x [tokenCount, inSize] for rows [rowBegin, rowEnd) into y [tokenCount, outSize].
-    func linear(_ y: inout [Float], _ x: [Float], tokenCount: Int, rowBegin: Int, rowEnd: Int) {
+    /// Runs lk_linear over x [tokenCount, inSize] for rows [rowBegin, rowEnd) into y [tokenCount, outSize]; for
+    /// LK_COMPUTE_BF16, x is staged first (lk_bf16_stage) as the engine does.
+    func linear(_ y: inout [Float], _ x: [Float], tokenCount: Int, rowBegin: Int, rowEnd: Int,
+                compute: lk_compute = LK_COMPUTE_F32) {
+        var input = x
+        var inputStride = inSize
+        if compute == LK_COMPUTE_BF16 {
+            inputStride = Int(lk_bf16_stage_stride(dtype, Int64(inSize)))
+            input = [Float](repeating: .nan, count: max(tokenCount * inputStride, 1))
+            lk_bf16_stage(&input, x, Int64(inSize), Int64(tokenCount), Int64(inSize), dtype)
+        }
         var scales = lk_fp8_scales(scaleInv: nil, blockRows: Int64(blockSize), blockCols: Int64(blockSize))
         scaleInv.withUnsafeBufferPointer { scaleBuffer in
             scales.scaleInv = scaleBuffer.baseAddress
             bytes.withUnsafeBytes { w in
                 y.withUnsafeMutableBufferPointer { yBuffer in
-                    x.withUnsafeBufferPointer { xBuffer in
-                        lk_linear(yBuffer.baseAddress, Int64(outSize), xBuffer.baseAddress, Int64(inSize),
+                    input.withUnsafeBufferPointer { xBuffer in
+                        lk_linear(yBuffer.baseAddress, Int64(outSize), xBuffer.baseAddress, Int64(inputStride),
                                   w.baseAddress, dtype, &scales, Int64(tokenCount), Int64(inSize), Int64(rowBegin),
-                                  Int64(rowEnd))
+                                  Int64(rowEnd), compute)
                     }
                 }
             }

@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 import Testing
 
 /// lk_linear on every ISA this CPU has, every dtype, sizes with vector tails. Serialized: lk_force_isa is global.
@@ -9,8 +10,12 @@ extension KernelTests {
         // software-prefetched GEMV and single-tile walks.
         static let shapes: [(outSize: Int, inSize: Int)] = [(37, 45), (70, 300), (19, 2048), (5, 7), (33, 129), (150, 1100)]
 
-        @Test("Every ISA matches a double-precision reference for every dtype", arguments: allDtypes)
-        func matchesReference(dtype: lk_dtype) {
+        /// f32: the activations as given; bf16: rounded to bf16 first (the reference rounds them independently).
+        static let computes = [LK_COMPUTE_F32, LK_COMPUTE_BF16]
+
+        @Test("Every ISA matches a double-precision reference for every dtype and compute mode",
+              arguments: allDtypes, computes)
+        func matchesReference(dtype: lk_dtype, compute: lk_compute) {
             defer { lk_force_isa(lk_detect_isa()) }
             var random = TestRandom(seed: 11 + UInt64(dtype.rawValue))
             for (outSize, inSize) in Self.shapes {
@@ -20,27 +25,28 @@ extension KernelTests {
                 for isa in availableInstructionSets {
                     lk_force_isa(isa)
                     var y = [Float](repeating: .nan, count: tokenCount * outSize)  // [tokenCount, outSize]
-                    matrix.linear(&y, x, tokenCount: tokenCount, rowBegin: 0, rowEnd: outSize)
+                    matrix.linear(&y, x, tokenCount: tokenCount, rowBegin: 0, rowEnd: outSize, compute: compute)
                     for t in 0..<tokenCount {
                         for o in 0..<outSize {
                             var exact = 0.0
                             var magnitude = 0.0
                             for i in 0..<inSize {
-                                let product = Double(x[t * inSize + i]) * Double(matrix.values[o * inSize + i])
+                                let xi = compute == LK_COMPUTE_BF16 ? roundedToBF16(x[t * inSize + i]) : x[t * inSize + i]
+                                let product = Double(xi) * Double(matrix.values[o * inSize + i])
                                 exact += product
                                 magnitude += abs(product)
                             }
                             let error = abs(Double(y[t * outSize + o]) - exact)
                             #expect(error <= 1e-5 * magnitude + 1e-30,
-                                    "isa \(isa.rawValue) dtype \(dtype.rawValue) [\(outSize)x\(inSize)] t=\(t) o=\(o)")
+                                    "isa \(isa.rawValue) dtype \(dtype.rawValue) compute \(compute.rawValue) [\(outSize)x\(inSize)] t=\(t) o=\(o)")
                         }
                     }
                 }
             }
         }
 
-        @Test("Outputs are bit-identical whatever the token count and the row range", arguments: allDtypes)
-        func batchInvariance(dtype: lk_dtype) {
+        @Test("Outputs are bit-identical whatever the token count and the row range", arguments: allDtypes, computes)
+        func batchInvariance(dtype: lk_dtype, compute: lk_compute) {
             defer { lk_force_isa(lk_detect_isa()) }
             var random = TestRandom(seed: 23 + UInt64(dtype.rawValue))
             for (outSize, inSize) in Self.shapes {
@@ -50,7 +56,7 @@ extension KernelTests {
                 for isa in availableInstructionSets {
                     lk_force_isa(isa)
                     var whole = [Float](repeating: .nan, count: tokenCount * outSize)  // [tokenCount, outSize]
-                    matrix.linear(&whole, x, tokenCount: tokenCount, rowBegin: 0, rowEnd: outSize)
+                    matrix.linear(&whole, x, tokenCount: tokenCount, rowBegin: 0, rowEnd: outSize, compute: compute)
                     for groupSize in [1, 3, 7] {
                         var pieces = [Float](repeating: .nan, count: tokenCount * outSize)
                         var t = 0
@@ -59,16 +65,30 @@ extension KernelTests {
                             let cut = (t * 5 + 3) % (outSize + 1)  // a different row split per group
                             let xGroup = Array(x[(t * inSize)..<((t + count) * inSize)])
                             var yGroup = [Float](repeating: .nan, count: count * outSize)
-                            matrix.linear(&yGroup, xGroup, tokenCount: count, rowBegin: 0, rowEnd: cut)
-                            matrix.linear(&yGroup, xGroup, tokenCount: count, rowBegin: cut, rowEnd: outSize)
+                            matrix.linear(&yGroup, xGroup, tokenCount: count, rowBegin: 0, rowEnd: cut, compute: compute)
+                            matrix.linear(&yGroup, xGroup, tokenCount: count, rowBegin: cut, rowEnd: outSize,
+                                          compute: compute)
                             pieces.replaceSubrange((t * outSize)..<((t + count) * outSize), with: yGroup)
                             t += count
                         }
                         let same = zip(whole, pieces).allSatisfy { $0.bitPattern == $1.bitPattern }
-                        #expect(same, "isa \(isa.rawValue) dtype \(dtype.rawValue) [\(outSize)x\(inSize)] group \(groupSize)")
+                        #expect(same, "isa \(isa.rawValue) dtype \(dtype.rawValue) compute \(compute.rawValue) [\(outSize)x\(inSize)] group \(groupSize)")
                     }
                 }
             }
+        }
+
+        @Test("bf16 compute over bf16 weights uses the dot-product kernel exactly when the CPU has AVX512-BF16")
+        func bf16DotWhereAvailable() throws {
+            defer { lk_force_isa(lk_detect_isa()) }
+            let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+            let hasBF16 = flags.split(separator: "\n").first { $0.hasPrefix("flags") }?
+                .split(separator: " ").contains("avx512_bf16") ?? false
+            #expect((lk_bf16_dot_available(LK_DTYPE_BF16) != 0) == (hasBF16 && lk_detect_isa() == LK_ISA_AVX512))
+            #expect(lk_bf16_dot_available(LK_DTYPE_F32) == 0)
+            lk_force_isa(LK_ISA_AVX2)
+            #expect(lk_bf16_dot_available(LK_DTYPE_BF16) == 0)
+            #expect(lk_bf16_stage_stride(LK_DTYPE_BF16, 45) == 45)
         }
 
         @Test("FP8 with a block width the SIMD walk cannot use falls back and stays correct")
@@ -103,9 +123,16 @@ extension KernelTests {
             defer { lk_pool_destroy(pool) }
             var parallel = [Float](repeating: .nan, count: 5 * 203)
             matrix.bytes.withUnsafeBytes { w in
-                lk_linear_parallel(pool, &parallel, 203, x, 96, w.baseAddress, LK_DTYPE_BF16, nil, 5, 96, 203)
+                lk_linear_parallel(pool, &parallel, 203, x, 96, w.baseAddress, LK_DTYPE_BF16, nil, 5, 96, 203,
+                                   LK_COMPUTE_F32)
             }
             #expect(zip(serial, parallel).allSatisfy { $0.bitPattern == $1.bitPattern })
         }
     }
+}
+
+/// x rounded to the nearest bf16 (ties to even), written independently of the C code (test data has no NaN).
+func roundedToBF16(_ x: Float) -> Float {
+    let bits = x.bitPattern
+    return Float(bitPattern: ((bits &+ 0x7fff &+ ((bits >> 16) & 1)) >> 16) << 16)
 }

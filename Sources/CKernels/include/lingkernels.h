@@ -4,7 +4,8 @@
 // * Each output element is reduced in an order that depends only on the reduction length and the ISA chosen at
 //   start-up, never on how many tokens are in the call, on which rows a thread was given, or on thread count.
 // * No allocation and no locking inside a kernel call. Scratch, if any, is the caller's.
-// * Weights are read in place from their stored dtype (memory-mapped checkpoint), converted to f32 in registers.
+// * Weights are read in place from their stored dtype (memory-mapped checkpoint), converted to f32 in registers
+//   (or, for bf16-compute linears over bf16 weights on CPUs with AVX512-BF16, multiplied as bf16 pairs).
 #ifndef LINGKERNELS_H
 #define LINGKERNELS_H
 
@@ -46,15 +47,33 @@ typedef struct {
     int64_t blockCols;       // 128
 } lk_fp8_scales;
 
+/// What a linear multiplies the weights with.
+typedef enum {
+    LK_COMPUTE_F32 = 0,   // the activations as given (f32)
+    LK_COMPUTE_BF16 = 1,  // the activations rounded to bf16 (staged by lk_bf16_stage); products summed in f32
+} lk_compute;
+
 /// Linear layer without bias, torch layout:
 ///   y[t, o] = sum_i x[t, i] * w[o, i]     for t in [0, tokenCount), o in [rowBegin, rowEnd)
-/// x: [tokenCount, inSize] f32, row stride xStride (elements)
+/// x: [tokenCount, inSize] f32, row stride xStride (elements); for LK_COMPUTE_BF16, x as staged by lk_bf16_stage
+///    for this dtype and inSize, xStride = lk_bf16_stage_stride(dtype, inSize)
 /// w: [outSize, inSize] in `dtype`, row-major, rows contiguous (row stride = inSize)
 /// y: [tokenCount, outSize] f32, row stride yStride; only columns [rowBegin, rowEnd) are written.
 /// fp8: block scales, required when dtype == LK_DTYPE_FP8_E4M3, else NULL.
 /// Batch invariant: y[t, o] is bit-identical for any tokenCount and any [rowBegin, rowEnd) containing o.
 void lk_linear(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w, lk_dtype dtype,
-               const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd);
+               const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd,
+               lk_compute compute);
+
+/// Whether bf16-compute linears over `dtype` weights run as bf16 dot products (VDPBF16PS) with the active ISA:
+/// bf16 weights on a CPU with AVX512-BF16. Otherwise they run the f32 kernel on the rounded activations.
+int lk_bf16_dot_available(lk_dtype dtype);
+/// Row stride, in floats, of activations staged for a bf16-compute linear over `dtype` weights: the rounded bf16
+/// values two to a float slot, zero-padded to a multiple of 32 (dot path), or rounded and widened back to f32.
+int64_t lk_bf16_stage_stride(lk_dtype dtype, int64_t inSize);
+/// Rounds x [tokenCount, inSize] (row stride xStride) to bf16 (nearest even) into
+/// staged [tokenCount, lk_bf16_stage_stride(dtype, inSize)], laid out for lk_linear(..., LK_COMPUTE_BF16).
+void lk_bf16_stage(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize, lk_dtype dtype);
 
 /// Convert n elements of `dtype` (F32, BF16 or F16) starting at element `offset` of `src` to f32
 /// (embedding rows, norm weights).
@@ -101,7 +120,7 @@ void lk_pool_run(lk_pool *pool, lk_task_fn task, void *context);
 /// lk_linear split over the pool's workers by output rows (in multiples of 16 rows). Same bits as lk_linear.
 void lk_linear_parallel(lk_pool *pool, float *y, int64_t yStride, const float *x, int64_t xStride, const void *w,
                         lk_dtype dtype, const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize,
-                        int64_t outSize);
+                        int64_t outSize, lk_compute compute);
 
 /// Reads byteCount bytes of `data` (64-byte aligned), split over the pool's workers, with the widest loads the
 /// active ISA has, and returns an XOR checksum so the reads cannot be elided. For memory-bandwidth measurement.

@@ -1,3 +1,5 @@
+import Tensors
+
 /// The two messages between the expert-parallel coordinator (the model's thread) and one expert worker for one MoE
 /// layer. They hold plain numbers only (ids, counts and f32 activations), no pointers into the model, so a transport
 /// can copy them across a process or machine boundary unchanged; the local transport just fills them in place.

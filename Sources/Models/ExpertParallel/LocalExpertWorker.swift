@@ -10,6 +10,7 @@ public final class LocalExpertWorker: ExpertWorker, @unchecked Sendable {
     private let gathered = ScratchArray<Float>()   // [segment rows, hiddenSize]
     private let gate = ScratchArray<Float>()       // [segment rows, intermediateSize]
     private let up = ScratchArray<Float>()         // [segment rows, intermediateSize]
+    private let stage = ScratchArray<Float>()      // [segment rows, staged row stride] bf16-compute activations
 
     init(experts: [[SwiGLUWeights]], shared: [SwiGLUWeights?]) {
         self.experts = experts
@@ -45,10 +46,13 @@ public final class LocalExpertWorker: ExpertWorker, @unchecked Sendable {
                                             count: hiddenSize)
             }
             let out = combine.outputs + row * hiddenSize   // [n, hiddenSize]
-            Kernels.linear(g, yStride: width, x, xStride: hiddenSize, expert.gate, tokenCount: n, rows: 0..<width)
-            Kernels.linear(u, yStride: width, x, xStride: hiddenSize, expert.up, tokenCount: n, rows: 0..<width)
+            Kernels.linear(g, yStride: width, x, xStride: hiddenSize, expert.gate, tokenCount: n, rows: 0..<width,
+                           stage: stage)
+            Kernels.linear(u, yStride: width, x, xStride: hiddenSize, expert.up, tokenCount: n, rows: 0..<width,
+                           stage: stage)
             swiGLUActivate(g, u, count: n * width)
-            Kernels.linear(out, yStride: hiddenSize, g, xStride: width, expert.down, tokenCount: n, rows: 0..<hiddenSize)
+            Kernels.linear(out, yStride: hiddenSize, g, xStride: width, expert.down, tokenCount: n,
+                           rows: 0..<hiddenSize, stage: stage)
             row += n
         }
     }

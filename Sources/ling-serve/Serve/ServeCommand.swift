@@ -9,6 +9,7 @@ import KVCache
 import Models
 import OpenAIAPI
 import Synchronization
+import Tensors
 import Tokenizers
 
 /// `ling-serve serve`: the OpenAI-compatible server. Every setting can come from the configuration file, a
@@ -44,6 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long) var maxQueuedTokens: String?
     @Option(name: .long) var kvCacheMemory: String?
     @Option(name: .long) var kvCacheDtype: String?
+    @Option(name: .long, help: "f32 or bf16.") var computeDtype: String?
     @Option(name: .long) var blockSize: String?
     @Option(name: .long, help: "true or false.") var enablePrefixCaching: String?
     @Option(name: .long, help: "off or mtp.") var speculative: String?
@@ -78,7 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("api-key-file", apiKeyFile), ("tls-cert", tlsCert), ("tls-key", tlsKey), ("max-model-len", maxModelLen),
             ("max-output-tokens", maxOutputTokens), ("max-batched-tokens", maxBatchedTokens), ("max-num-seqs", maxNumSeqs),
             ("max-queued-requests", maxQueuedRequests), ("max-queued-tokens", maxQueuedTokens),
-            ("kv-cache-memory", kvCacheMemory), ("kv-cache-dtype", kvCacheDtype), ("block-size", blockSize),
+            ("kv-cache-memory", kvCacheMemory), ("kv-cache-dtype", kvCacheDtype), ("compute-dtype", computeDtype), ("block-size", blockSize),
             ("enable-prefix-caching", enablePrefixCaching), ("speculative", speculative),
             ("speculative-tokens", speculativeTokens), ("threads", threads), ("expert-parallel", expertParallel),
             ("expert-placement", expertPlacement), ("expert-rebalance-tokens", expertRebalanceTokens), ("pin-workers", pinWorkers), ("max-n", maxN),
@@ -187,14 +189,16 @@ struct ServerLaunch {
                     maxModelLength: maxModelLength, enablePrefixCaching: settings.enablePrefixCaching),
                 speculativeTokenCount: speculativeTokens, stepObserver: stepObserver),
             makeModel: {
-                let model = try loadModel(directory: directory, setup: expertSetup).model
+                let model = try loadModel(directory: directory, setup: expertSetup,
+                                          compute: ComputeDType(rawValue: settings.computeDtype) ?? .f32).model
                 return try LingStepModel(
                     model: model, kvBlockCount: kvBlockCount, kvBlockSize: blockSize, precision: precision,
                     drafting: speculativeTokens > 0)
             })
         log.info(
             "model loaded: \(config.layerCount) layers, vocab \(config.vocabSize), KV cache \(kvBlockCount) blocks of \(blockSize) "
-                + "(\((kvBlockCount * bytesPerBlock) >> 20) MiB, \(settings.kvCacheDtype)), max model length \(maxModelLength), "
+                + "(\((kvBlockCount * bytesPerBlock) >> 20) MiB, \(settings.kvCacheDtype)), \(settings.computeDtype) compute, "
+                + "max model length \(maxModelLength), "
                 + "\(expertSetup.workerCount) expert-parallel workers on CPUs \(expertSetup.cpus) (\(settings.expertPlacement) placement)")
 
         if speculativeTokens > 0 {
