@@ -141,6 +141,10 @@ struct BenchCommand: ParsableCommand {
                                  streams, promptTokens, prefillSeconds, prefillTokensPerSecond, prefillFlopsPerSecond / 1e9)
         if sgemm.isFinite {
             prefillLine += String(format: " = %.0f%% of sgemm (%.1f GFLOP/s)", 100 * prefillFlopsPerSecond / sgemm, sgemm / 1e9)
+            // sgemm is the f32 limit; VDPBF16PS does twice the products of an f32 FMA per instruction.
+            if model.computeDType == .bf16 && Kernels.bf16DotProducts(for: .bf16) {
+                prefillLine += " (bf16 compute: AVX512-BF16 dot products, whose limit is 2x sgemm)"
+            }
         }
         print(prefillLine)
         var decodeLine = String(format: "decode: %d steps of %d tokens, %.2f ms/step = %.2f tokens/s",
