@@ -120,19 +120,29 @@ public final class LocalExpertExecutor: ExpertExecutor, @unchecked Sendable {
                     (x + i * hiddenSize).update(from: input + (Int(row) / groups.expertsPerToken) * hiddenSize,
                                                 count: hiddenSize)
                 }
-                let expert = experts[e]
-                Kernels.linear(g, yStride: width, x, xStride: hiddenSize, expert.gate, tokenCount: n, rows: 0..<width,
-                               stage: stage)
-                Kernels.linear(u, yStride: width, x, xStride: hiddenSize, expert.up, tokenCount: n, rows: 0..<width,
-                               stage: stage)
-                swiGLUActivate(g, u, count: n * width)
-                Kernels.linear(d, yStride: hiddenSize, g, xStride: width, expert.down, tokenCount: n,
-                               rows: 0..<hiddenSize, stage: stage)
+                experts[e].apply(x, rowCount: n, gate: g, up: u, output: d, stage: stage)
                 for (i, row) in rows.enumerated() {
                     (output + Int(row) * hiddenSize).update(from: d + i * hiddenSize, count: hiddenSize)
                 }
             }
         }
+    }
+}
+
+extension SwiGLUWeights {
+    /// output = down(silu(gate(x)) * up(x)) on this thread, for x: [rowCount, hiddenSize] (row stride hiddenSize);
+    /// gate and up: [rowCount, intermediateSize] scratch; output: [rowCount, hiddenSize]; stage: the bf16-compute
+    /// activations (`Kernels.linear`).
+    @inline(__always)
+    func apply(_ x: UnsafePointer<Float>, rowCount n: Int, gate g: UnsafeMutablePointer<Float>,
+               up u: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, stage: ScratchArray<Float>) {
+        let width = gate.rowCount
+        let hiddenSize = gate.columnCount
+        Kernels.linear(g, yStride: width, x, xStride: hiddenSize, gate, tokenCount: n, rows: 0..<width, stage: stage)
+        Kernels.linear(u, yStride: width, x, xStride: hiddenSize, up, tokenCount: n, rows: 0..<width, stage: stage)
+        swiGLUActivate(g, u, count: n * width)
+        Kernels.linear(output, yStride: hiddenSize, g, xStride: width, down, tokenCount: n, rows: 0..<hiddenSize,
+                       stage: stage)
     }
 }
 

@@ -57,7 +57,7 @@ public final class ComputePool: @unchecked Sendable {
         Kernels.withScales(w) { scales in
             lk_linear_parallel(pool, y, Int64(yStride), input, Int64(inputStride), w.base,
                                lk_dtype(rawValue: UInt32(w.dtype.rawValue)), scales, Int64(tokenCount),
-                               Int64(w.columnCount), Int64(w.rowCount), lk_compute(rawValue: w.compute == .bf16 ? 1 : 0))
+                               Int64(w.columnCount), Int64(w.rowCount), w.kernelCompute)
         }
     }
 }

@@ -13,7 +13,7 @@ public enum Kernels {
         withScales(w) { scales in
             lk_linear(y, Int64(yStride), input, Int64(inputStride), w.base, lk_dtype(rawValue: UInt32(w.dtype.rawValue)),
                       scales, Int64(tokenCount), Int64(w.columnCount), Int64(rows.lowerBound), Int64(rows.upperBound),
-                      lk_compute(rawValue: w.compute == .bf16 ? 1 : 0))
+                      w.kernelCompute)
         }
     }
 
@@ -85,4 +85,9 @@ public enum Kernels {
         var scales = lk_fp8_scales(scaleInv: s.scaleInv, blockRows: Int64(s.blockRows), blockCols: Int64(s.blockColumns))
         return withUnsafePointer(to: &scales) { body($0) }
     }
+}
+
+extension WeightMatrix {
+    /// The C kernels' spelling of `compute`.
+    var kernelCompute: lk_compute { compute == .bf16 ? LK_COMPUTE_BF16 : LK_COMPUTE_F32 }
 }

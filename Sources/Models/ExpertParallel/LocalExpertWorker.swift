@@ -40,19 +40,11 @@ public final class LocalExpertWorker: ExpertWorker, @unchecked Sendable {
                 row += n
                 continue
             }
-            let width = expert.gate.rowCount
             for i in 0..<n {
                 (x + i * hiddenSize).update(from: dispatch.tokens + Int(dispatch.rowTokens[row + i]) * hiddenSize,
                                             count: hiddenSize)
             }
-            let out = combine.outputs + row * hiddenSize   // [n, hiddenSize]
-            Kernels.linear(g, yStride: width, x, xStride: hiddenSize, expert.gate, tokenCount: n, rows: 0..<width,
-                           stage: stage)
-            Kernels.linear(u, yStride: width, x, xStride: hiddenSize, expert.up, tokenCount: n, rows: 0..<width,
-                           stage: stage)
-            swiGLUActivate(g, u, count: n * width)
-            Kernels.linear(out, yStride: hiddenSize, g, xStride: width, expert.down, tokenCount: n,
-                           rows: 0..<hiddenSize, stage: stage)
+            expert.apply(x, rowCount: n, gate: g, up: u, output: combine.outputs + row * hiddenSize, stage: stage)
             row += n
         }
     }
