@@ -16,6 +16,7 @@ struct LingServeCommand: AsyncParsableCommand {
             TokenizeCommand.self,
             DetokenizeCommand.self,
             TokenizerBenchCommand.self,
+            SamplerBenchCommand.self,
         ]
     )
 }

@@ -129,4 +129,6 @@ uint64_t lk_read_parallel(lk_pool *pool, const void *data, size_t byteCount);
 #ifdef __cplusplus
 }
 #endif
+
+#include "lingkernels_sampling.h"  // the sampler's vocabulary-wide passes
 #endif

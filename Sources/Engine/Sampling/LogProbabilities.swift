@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Tensors
 
 /// One token with its natural-log probability.
 public struct TokenLogProbability: Sendable, Equatable {
@@ -19,10 +20,24 @@ public enum LogProbabilities {
     public static func compute(
         logits: UnsafeBufferPointer<Float>, chosen: Int, topCount: Int
     ) -> (chosen: TokenLogProbability, top: [TokenLogProbability]) {
-        var maxValue = -Float.infinity
-        for value in logits where value > maxValue { maxValue = value }
-        var total: Float = 0
-        for value in logits { total += expf(value - maxValue) }
+        guard let base = logits.baseAddress, logits.count > 0 else {
+            return (TokenLogProbability(tokenId: chosen, logProbability: -.infinity), [])
+        }
+        let maxValue = Kernels.maximum(base, count: logits.count)
+        // Sum of e^(v - max) through a stack chunk (the SIMD exp and the fixed-order sum), chunk totals in order.
+        let chunk = 2048
+        let total = withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { scratch -> Float in
+            var total: Float = 0
+            var begin = 0
+            while begin < logits.count {
+                let length = min(chunk, logits.count - begin)
+                scratch.baseAddress!.update(from: base + begin, count: length)
+                Kernels.expShifted(scratch.baseAddress!, count: length, shift: maxValue)
+                total += Kernels.sum(scratch.baseAddress!, count: length)
+                begin += length
+            }
+            return total
+        }
         let logTotal = maxValue + logf(total)
         let chosenEntry = TokenLogProbability(tokenId: chosen, logProbability: logits[chosen] - logTotal)
         guard topCount > 0 else { return (chosenEntry, []) }
