@@ -194,7 +194,8 @@ public struct APIServer: Sendable {
                 requestedTokenCount: nil)
         }
         if let requested {
-            guard promptTokenCount + requested <= contextLength else {
+            // Subtracted, not added: `requested` is range-checked by the reader, but the sum is never formed.
+            guard requested <= contextLength - promptTokenCount else {
                 throw .contextLengthExceeded(
                     param: param, maxModelLength: contextLength, promptTokenCount: promptTokenCount,
                     requestedTokenCount: requested)
