@@ -146,3 +146,25 @@ struct NumericEdgeTests {
         #expect(try harness.send("GET", "/health").status == 200)
     }
 }
+
+@Suite("Metrics are current at scrape time", .serialized)
+struct CurrentMetricsTests {
+    @Test("A scrape right after a response shows that response's cached tokens (no timer in between)")
+    func scrapeShowsCachedTokens() async throws { try await offCooperativePool { try Self.scrapeShowsCachedTokensBody() } }
+
+    static func scrapeShowsCachedTokensBody() throws {
+        let harness = try SocketHarness(enablePrefixCaching: true)
+        defer { harness.stop() }
+        #expect(try harness.metric("lingserve:prefix_cache_hits_total") == 0, "every series exists from start-up")
+        #expect(try harness.metric("lingserve:spec_decode_num_drafts_total") == 0)
+        let content = String(repeating: "a long shared prefix ", count: 8)
+        let body = #"{"model":"Ling-mini-2.0","messages":[{"role":"user","content":"\#(content)"}],"max_tokens":2}"#
+        let first = try harness.send("POST", "/v1/chat/completions", body: body)
+        #expect(first.status == 200)
+        let second = try harness.send("POST", "/v1/chat/completions", body: body)
+        let cached = try JSONParser.parse(second.body)["usage"]?["prompt_tokens_details"]?["cached_tokens"]?.doubleValue
+        #expect((cached ?? 0) > 0)
+        #expect(try harness.metric("lingserve:prefix_cache_hits_total") == cached)
+        #expect((try harness.metric("lingserve:prefix_cache_queries_total") ?? 0) >= cached ?? 1)
+    }
+}
