@@ -84,7 +84,7 @@ struct SocketHarness {
     init(
         backend: (any GenerationBackend)? = nil, gate: StepGate = StepGate(), maxQueuedRequests: Int = 8,
         apiKeys: [String] = [], metricsWithoutAuth: Bool = false, keepAliveSeconds: Double = 0,
-        enablePrefixCaching: Bool = false
+        enablePrefixCaching: Bool = false, accessLog: AccessLog? = nil
     ) throws {
         let metrics = MetricsRegistry(modelName: Self.model)
         var engineBackend: EngineBackend?
@@ -110,7 +110,7 @@ struct SocketHarness {
             constraintCompiler: Self.compiler())
         http = HTTPServer(
             configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
-            handler: APIHTTPHandler(server: api, sseKeepAliveSeconds: keepAliveSeconds))
+            handler: APIHTTPHandler(server: api, sseKeepAliveSeconds: keepAliveSeconds, accessLog: accessLog))
         try http.start()
         guard let port = http.localPort else { throw TestClientError("no port") }
         self.port = port
