@@ -88,6 +88,9 @@ extension APIServer {
             failure = "the engine ended the request before every choice finished"
         }
         tracker.finished(reasons: machines.map(\.finishReason), aborted: aborted || failure != nil, now: now)
+        sink.recordUsage(
+            promptTokens: promptIds.count, completionTokens: machines.reduce(0) { $0 + $1.completionTokenCount },
+            cachedTokens: tracker.cachedTokenCount)
         if aborted {
             if chat.stream { await sink.finishStream() }
             return

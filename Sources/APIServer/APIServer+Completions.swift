@@ -125,6 +125,10 @@ extension APIServer {
                 reasons: Array(reasons[(promptIndex * n)..<((promptIndex + 1) * n)]), aborted: aborted || failure != nil,
                 now: now)
         }
+        sink.recordUsage(
+            promptTokens: promptIdLists.reduce(0) { $0 + $1.count },
+            completionTokens: machines.reduce(0) { $0 + $1.completionTokenCount },
+            cachedTokens: trackers.reduce(0) { $0 + $1.cachedTokenCount })
         if aborted {
             if completion.stream { await sink.finishStream() }
             return

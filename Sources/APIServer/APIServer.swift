@@ -81,8 +81,7 @@ public struct APIServer: Sendable {
     }
 
     public func handle(_ request: APIRequest, sink: some ResponseSink) async {
-        let requestID = request.header("X-Request-Id").flatMap { $0.isEmpty || $0.utf8.count > 200 ? nil : $0 }
-            ?? makeID("req-")
+        let requestID = requestID(headers: request.headers)
         do throws(APIError) {
             // Deny by default: the check runs before routing, on everything but the public allowlist.
             let path = Router.path(of: request.target)
@@ -123,6 +122,25 @@ public struct APIServer: Sendable {
         } catch {
             await ErrorResponse.send(error, requestID: requestID, to: sink)
         }
+    }
+
+    /// The response of a request that needs no waiting (GET /health while healthy), or nil: the HTTP bridge answers
+    /// it without starting a task. Same bytes as `handle` would send.
+    public func immediateResponse(
+        method: String, path: String, headers: [(name: String, value: String)]
+    ) -> (status: Int, headers: [(name: String, value: String)], body: [UInt8])? {
+        guard method == "GET", path == "/health", health() == .ok else { return nil }
+        return (200, [("Content-Type", "application/json"), ("X-Request-Id", requestID(headers: headers))], Self.healthyBody)
+    }
+
+    static let healthyBody = Array(#"{"status":"ok"}"#.utf8)
+
+    /// The client's `X-Request-Id` when usable (non-empty, at most 200 bytes), else a new one.
+    func requestID(headers: [(name: String, value: String)]) -> String {
+        for field in headers where field.name.utf8.count == 12 && field.name.lowercased() == "x-request-id" {
+            return field.value.isEmpty || field.value.utf8.count > 200 ? makeID("req-") : field.value
+        }
+        return makeID("req-")
     }
 
     func sendJSON(_ body: [UInt8], requestID: String, sink: some ResponseSink) async {
@@ -194,7 +212,8 @@ public struct APIServer: Sendable {
                 requestedTokenCount: nil)
         }
         if let requested {
-            guard promptTokenCount + requested <= contextLength else {
+            // Subtracted, not added: `requested` is range-checked by the reader, but the sum is never formed.
+            guard requested <= contextLength - promptTokenCount else {
                 throw .contextLengthExceeded(
                     param: param, maxModelLength: contextLength, promptTokenCount: promptTokenCount,
                     requestedTokenCount: requested)

@@ -10,16 +10,30 @@ public struct APIHTTPHandler: HTTPHandler {
     /// benchmark clients JSON-parse every event, §6.10).
     public let sseKeepAliveSeconds: Double
 
-    public init(server: APIServer, sseKeepAliveSeconds: Double = 0) {
+    /// Where access-log entries go; nil = no access log.
+    public let accessLog: AccessLog?
+
+    public init(server: APIServer, sseKeepAliveSeconds: Double = 0, accessLog: AccessLog? = nil) {
         self.server = server
         self.sseKeepAliveSeconds = sseKeepAliveSeconds
+        self.accessLog = accessLog
     }
 
     public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
         let apiRequest = APIRequest(
             method: request.method, target: request.target, headers: request.headers.fields, body: request.body)
+        var record: AccessRecord?
+        if let accessLog, let entryRecord = accessLog.begin(request, responder) { record = entryRecord }
+        // Answered right here on the connection's queue when no await is needed (a healthy /health): no task, no
+        // thread hop, no queue.async back to the connection. Probes arrive every few seconds from every balancer.
+        if let immediate = server.immediateResponse(method: request.method, path: request.path, headers: request.headers.fields) {
+            record?.sawHeaders(immediate.headers)
+            responder.respond(status: immediate.status, headers: HTTPHeaders(immediate.headers), body: immediate.body)
+            return
+        }
         let sink = HTTPResponseSink(
-            responder: responder, keepAlive: sseKeepAliveSeconds > 0 ? SSEKeepAlive(responder: responder, interval: sseKeepAliveSeconds) : nil)
+            responder: responder, keepAlive: sseKeepAliveSeconds > 0 ? SSEKeepAlive(responder: responder, interval: sseKeepAliveSeconds) : nil,
+            record: record)
         let server = self.server
         Task { await server.handle(apiRequest, sink: sink) }
     }
@@ -30,12 +44,15 @@ public struct APIHTTPHandler: HTTPHandler {
 struct HTTPResponseSink: ResponseSink {
     let responder: HTTPResponder
     let keepAlive: SSEKeepAlive?
+    let record: AccessRecord?
 
     func respond(status: Int, headers: [(name: String, value: String)], body: [UInt8]) async {
+        record?.sawHeaders(headers)
         responder.respond(status: status, headers: HTTPHeaders(headers), body: body)
     }
 
     func startStream(status: Int, headers: [(name: String, value: String)]) async {
+        record?.sawHeaders(headers)
         responder.startStream(status: status, headers: HTTPHeaders(headers))
         keepAlive?.start()
     }
@@ -58,6 +75,10 @@ struct HTTPResponseSink: ResponseSink {
 
     func onDisconnect(_ handler: @escaping @Sendable () -> Void) {
         responder.onCancel(handler)
+    }
+
+    func recordUsage(promptTokens: Int, completionTokens: Int, cachedTokens: Int) {
+        record?.setUsage(promptTokens: promptTokens, completionTokens: completionTokens, cachedTokens: cachedTokens)
     }
 }
 

@@ -74,8 +74,31 @@ public final class MetricsRegistry: Sendable {
         var expertWorkers: [ExpertWorker] = []
     }
 
+    /// The engine's gauges and counters as totals since start-up, read when `/metrics` is rendered.
+    public struct EngineCounters: Sendable, Equatable {
+        public var running = 0
+        public var waiting = 0
+        public var kvCacheUsage = 0.0
+        public var prefixQueries = 0
+        public var prefixHits = 0
+        public var drafts = 0
+        public var draftTokens = 0
+        public var acceptedTokens = 0
+        public var acceptedPerPosition: [Int] = []
+        public var expertWorkers: [ExpertWorker] = []
+        public init() {}
+    }
+
     public let modelName: String
     private let state = Mutex(State())
+    /// Set by the engine adapter: reads the engine's latest published snapshot (a copy under the engine's short
+    /// lock, never a wait on the engine loop), so a scrape is current instead of up to a timer period stale.
+    private let engineSource = Mutex<(@Sendable () -> EngineCounters)?>(nil)
+
+    /// Makes `render` read the engine's totals from `source` at scrape time (they replace the pushed values).
+    public func readEngine(from source: @escaping @Sendable () -> EngineCounters) {
+        engineSource.withLock { $0 = source }
+    }
 
     public init(modelName: String) { self.modelName = modelName }
 
@@ -136,7 +159,20 @@ public final class MetricsRegistry: Sendable {
 
     /// The exposition text.
     public func render() -> String {
-        let snapshot = state.withLock { $0 }
+        var snapshot = state.withLock { $0 }
+        if let source = engineSource.withLock({ $0 }) {
+            let engine = source()
+            snapshot.running = Double(engine.running)
+            snapshot.waiting = Double(engine.waiting)
+            snapshot.kvUsage = engine.kvCacheUsage
+            snapshot.prefixQueries = UInt64(max(0, engine.prefixQueries))
+            snapshot.prefixHits = UInt64(max(0, engine.prefixHits))
+            snapshot.drafts = UInt64(max(0, engine.drafts))
+            snapshot.draftTokens = UInt64(max(0, engine.draftTokens))
+            snapshot.acceptedTokens = UInt64(max(0, engine.acceptedTokens))
+            snapshot.acceptedPerPosition = engine.acceptedPerPosition.map { UInt64(max(0, $0)) }
+            snapshot.expertWorkers = engine.expertWorkers
+        }
         let label = "model_name=\"\(Self.escape(modelName))\""
         var out = ""
         func gauge(_ name: String, _ help: String, _ value: Double) {

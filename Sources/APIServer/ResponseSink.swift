@@ -33,4 +33,11 @@ public protocol ResponseSink: Sendable {
     /// Registers the handler called once when the client disconnects (at once if it already has). Used to cancel
     /// queued, prefilling and decoding requests in both modes.
     func onDisconnect(_ handler: @escaping @Sendable () -> Void)
+    /// The token counts of a generating request (also when it ended early), for the access log.
+    func recordUsage(promptTokens: Int, completionTokens: Int, cachedTokens: Int)
+}
+
+extension ResponseSink {
+    /// Sinks without an access log (tests, in-memory callers) have nothing to record.
+    public func recordUsage(promptTokens: Int, completionTokens: Int, cachedTokens: Int) {}
 }

@@ -28,6 +28,8 @@ final class Connection: @unchecked Sendable {
         var isHTTP10 = false
         var chunked = false
         var headSent = false
+        var status: Int?
+        var bodyBytes = 0
     }
 
     static let queueKey = DispatchSpecificKey<UInt64>()
@@ -233,7 +235,11 @@ final class Connection: @unchecked Sendable {
         let bodyAllowed = status >= 200 && status != 204 && status != 304
         finalizeHeaders(&headers, contentLength: bodyAllowed ? body.count : nil)
         ResponseEncoder.head(status: status, headers: headers, into: &output)
-        if bodyAllowed && !response.isHead { output.append(contentsOf: body) }
+        response.status = status
+        if bodyAllowed && !response.isHead {
+            output.append(contentsOf: body)
+            response.bodyBytes = body.count
+        }
         responseComplete()
     }
 
@@ -249,6 +255,7 @@ final class Connection: @unchecked Sendable {
         finalizeHeaders(&headers, contentLength: nil)
         if !response.isHTTP10 { headers.add(name: "Transfer-Encoding", value: "chunked") }
         ResponseEncoder.head(status: status, headers: headers, into: &output)
+        response.status = status
         flush()
     }
 
@@ -256,6 +263,7 @@ final class Connection: @unchecked Sendable {
         responder.didMoveToOutput(bytes.count)
         guard case .handling(let current) = phase, current === responder, response.headSent else { return }
         if response.isHead { return }
+        response.bodyBytes += bytes.count
         if response.chunked {
             bytes.withUnsafeBytes { ResponseEncoder.chunk($0, into: &output) }
         } else {
@@ -288,6 +296,9 @@ final class Connection: @unchecked Sendable {
     }
 
     private func responseComplete() {
+        if case .handling(let responder) = phase {
+            responder.completed(HTTPResponseSummary(status: response.status, bodyBytes: response.bodyBytes, completed: true))
+        }
         if response.keepAlive && !draining {
             phase = .awaitingRequest
             resumeReading()
@@ -392,7 +403,10 @@ final class Connection: @unchecked Sendable {
         if case .closed = previous { return }
         phase = .closed
         outputPendingSize.store(0, ordering: .relaxed)
-        if case .handling(let responder) = previous { responder.cancel() }
+        if case .handling(let responder) = previous {
+            responder.cancel()
+            responder.completed(HTTPResponseSummary(status: response.status, bodyBytes: response.bodyBytes, completed: false))
+        }
         timer?.cancel()
         timer = nil
         guard let readSource, let writeSource else {

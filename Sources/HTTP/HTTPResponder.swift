@@ -28,6 +28,8 @@ public final class HTTPResponder: Sendable {
         var cancelled = false
         var cancelCallbacks: [@Sendable () -> Void] = []
         var writableCallbacks: [@Sendable () -> Void] = []
+        var completionCallback: (@Sendable (HTTPResponseSummary) -> Void)?
+        var reportedCompletion = false
     }
 
     private let connection: Connection
@@ -157,7 +159,25 @@ public final class HTTPResponder: Sendable {
         }
     }
 
+    /// Registers the callback run once when the response ends: after its last byte was queued for the socket, or
+    /// when the connection closed before that (client gone, shutdown). For access logs; runs on the connection's
+    /// queue, keep it short. Register it before answering.
+    public func onComplete(_ callback: @escaping @Sendable (HTTPResponseSummary) -> Void) {
+        state.withLock { $0.completionCallback = callback }
+    }
+
     // MARK: - called by the connection (on its queue)
+
+    /// The response ended (completely, or cut short by a close).
+    func completed(_ summary: HTTPResponseSummary) {
+        let callback = state.withLock { state -> (@Sendable (HTTPResponseSummary) -> Void)? in
+            guard !state.reportedCompletion else { return nil }
+            state.reportedCompletion = true
+            defer { state.completionCallback = nil }
+            return state.completionCallback
+        }
+        callback?(summary)
+    }
 
     /// `count` bytes moved from `write` into the connection's output buffer.
     func didMoveToOutput(_ count: Int) {
@@ -189,6 +209,16 @@ public final class HTTPResponder: Sendable {
         }
         for callback in callbacks { callback() }
     }
+}
+
+/// How a response ended, for access logs.
+public struct HTTPResponseSummary: Sendable, Equatable {
+    /// The status sent, or nil when the connection closed before any response head went out.
+    public var status: Int?
+    /// Body bytes queued for the socket (before chunked framing; 0 for HEAD).
+    public var bodyBytes: Int
+    /// False when the connection closed before the response's end (an aborted stream, a vanished client).
+    public var completed: Bool
 }
 
 extension HTTPHeaders {

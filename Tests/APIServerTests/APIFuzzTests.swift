@@ -48,11 +48,14 @@ struct APIRequestFuzzer {
     static let fields = ["model", "messages", "prompt", "stream", "stream_options", "max_tokens", "max_completion_tokens",
                          "temperature", "top_p", "top_k", "min_p", "n", "seed", "stop", "logit_bias", "logprobs",
                          "top_logprobs", "tools", "tool_choice", "response_format", "parallel_tool_calls", "tokens",
-                         "stop_token_ids", "ignore_eos", "presence_penalty", "echo", "suffix", "best_of", "messages[0]"]
+                         "stop_token_ids", "ignore_eos", "presence_penalty", "echo", "suffix", "best_of", "messages[0]",
+                         "frequency_penalty", "repetition_penalty", "min_tokens"]
     static let oddValues = ["null", "true", "-1", "0", "1e309", "-1e309", "99999999999999999999999", "3.5", "\"\"",
                             "\"x\"", "[]", "{}", "[null]", "[[]]", "{\"role\":5}", "[{\"role\":\"tool\"}]", "\"\\ud800\"",
                             "[{\"type\":\"function\"}]", "{\"type\":\"json_schema\"}", "[-1]", "[157153]", "1.0",
-                            "{\"1\":1000}", "\"required\"", "{\"type\":\"function\",\"function\":{\"name\":\"zz\"}}"]
+                            "{\"1\":1000}", "\"required\"", "{\"type\":\"function\",\"function\":{\"name\":\"zz\"}}",
+                            "{\"9223372036854775808\":1}", "{\"5\":1e400}", "[9223372036854775807]", "[-0]"]
+        + numericEdgeValues
 
     init(seed: UInt64) { random = FuzzRandom(seed: seed) }
 

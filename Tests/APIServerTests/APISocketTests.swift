@@ -83,7 +83,8 @@ struct SocketHarness {
 
     init(
         backend: (any GenerationBackend)? = nil, gate: StepGate = StepGate(), maxQueuedRequests: Int = 8,
-        apiKeys: [String] = [], metricsWithoutAuth: Bool = false, keepAliveSeconds: Double = 0
+        apiKeys: [String] = [], metricsWithoutAuth: Bool = false, keepAliveSeconds: Double = 0,
+        enablePrefixCaching: Bool = false, accessLog: AccessLog? = nil
     ) throws {
         let metrics = MetricsRegistry(modelName: Self.model)
         var engineBackend: EngineBackend?
@@ -92,7 +93,7 @@ struct SocketHarness {
                 configuration: EngineConfiguration(
                     scheduler: SchedulerConfiguration(
                         maxBatchedTokenCount: 512, maxRunningSequenceCount: 1, maxModelLength: 2048,
-                        enablePrefixCaching: false)),
+                        enablePrefixCaching: enablePrefixCaching)),
                 makeModel: { NoiseStepModel(gate: gate) })
             engineBackend = EngineBackend(
                 engine: engine, limits: EngineBackend.Limits(maxQueuedRequests: maxQueuedRequests), metrics: metrics)
@@ -109,7 +110,7 @@ struct SocketHarness {
             constraintCompiler: Self.compiler())
         http = HTTPServer(
             configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
-            handler: APIHTTPHandler(server: api, sseKeepAliveSeconds: keepAliveSeconds))
+            handler: APIHTTPHandler(server: api, sseKeepAliveSeconds: keepAliveSeconds, accessLog: accessLog))
         try http.start()
         guard let port = http.localPort else { throw TestClientError("no port") }
         self.port = port
@@ -138,7 +139,6 @@ struct SocketHarness {
 
     /// A metric's value from /metrics (first series whose line starts with `prefix`).
     func metric(_ prefix: String, key: String? = nil) throws -> Double? {
-        engineBackend?.refreshMetrics()
         let text = try send("GET", "/metrics", key: key).text
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
         return line.split(separator: " ").last.flatMap { Double($0) }

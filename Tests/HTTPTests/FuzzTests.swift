@@ -16,7 +16,11 @@ struct RequestFuzzer {
                                   "/\u{7f}", "/%00", "/" + String(repeating: "a", count: 9000)]
     private static let versions = ["HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.12", "HTTX/1.1", "", "HTTP/1.1 x"]
     private static let lengths = ["0", "5", "-1", "99999999999999999999", "18446744073709551616", "abc", "5, 5", "0x10",
-                                  "9000000", " 7", ""]
+                                  "9000000", " 7", "", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
+                                  "999999999999999999", "1e3", "+5", "5.0", "00000000000000000000005"]
+    /// Chunk sizes at and past the 64-bit edges (hex), and one just under the parser's 15-digit cap.
+    private static let chunkSizes = ["7fffffffffffffff", "8000000000000000", "ffffffffffffffff", "10000000000000000",
+                                     "fffffffffffffff", "-1", "0x10", "1e3", "00000000000000000001"]
     private static let encodings = ["chunked", "gzip", "chunked, chunked", "identity", "gzip, chunked", "CHUNKED", ""]
 
     init(seed: UInt64) { random = FuzzRandom(seed: seed) }
@@ -34,8 +38,12 @@ struct RequestFuzzer {
     mutating func hostile() -> [UInt8] {
         var text = "\(random.pick(Self.methods)) \(random.pick(Self.targets)) \(random.pick(Self.versions))\r\n"
         if random.below(4) != 0 { text += "Host: h\r\n" }
+        var chunkSize: String?
         for _ in 0..<random.below(6) {
-            switch random.below(8) {
+            switch random.below(9) {
+            case 7:
+                text += "Transfer-Encoding: chunked\r\n"
+                chunkSize = random.pick(Self.chunkSizes)
             case 0: text += "Content-Length: \(random.pick(Self.lengths))\r\n"
             case 1: text += "Transfer-Encoding: \(random.pick(Self.encodings))\r\n"
             case 2: text += " folded continuation\r\n"
@@ -49,6 +57,7 @@ struct RequestFuzzer {
             }
         }
         text += "\r\n"
+        if let chunkSize { text += chunkSize + "\r\n" }
         var bytes = Array(text.utf8)
         bytes += (0..<random.below(64)).map { _ in UInt8(truncatingIfNeeded: random.next()) }  // body / garbage
         return bytes

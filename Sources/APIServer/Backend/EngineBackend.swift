@@ -53,85 +53,33 @@ public final class EngineBackend: GenerationBackend {
     private let metrics: MetricsRegistry?
     private let queue = Mutex(Queue())
     private let startTime = ContinuousClock.now
-    /// Owned here, only touched in init and deinit.
-    nonisolated(unsafe) private let metricsTimer: DispatchSourceTimer?
 
     public init(engine: Engine, limits: Limits, metrics: MetricsRegistry?) {
         self.engine = engine
         self.limits = limits
         self.metrics = metrics
-        if let metrics {
-            // Engine gauges and prefix-cache counters flow into the registry once a second (and at scrape time
-            // through `refreshMetrics`).
-            let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "lingserve.metrics"))
-            let last = PrefixCounts()
-            timer.schedule(deadline: .now() + 1, repeating: 1)
-            timer.setEventHandler { [engine] in
-                Self.push(engine.metrics, into: metrics, last: last)
-            }
-            timer.resume()
-            metricsTimer = timer
-            lastPrefix = last
-        } else {
-            metricsTimer = nil
-            lastPrefix = PrefixCounts()
-        }
+        // Pulled at scrape time (no timer): the engine publishes its snapshot every step, before it delivers that
+        // step's tokens, so a scrape right after a response includes the response's own counts.
+        metrics?.readEngine { [engine] in Self.counters(engine.metrics) }
     }
 
-    /// Engine counters already added to the registry (the registry takes increments).
-    private final class PrefixCounts: Sendable {
-        struct Counts {
-            var queries = 0
-            var hits = 0
-            var drafts = 0
-            var draftTokens = 0
-            var acceptedTokens = 0
-            var acceptedPerPosition: [Int] = []
+    static func counters(_ snapshot: EngineMetrics) -> MetricsRegistry.EngineCounters {
+        var counters = MetricsRegistry.EngineCounters()
+        counters.running = snapshot.runningCount
+        counters.waiting = snapshot.waitingCount
+        counters.kvCacheUsage = snapshot.kvCacheUsage
+        counters.prefixQueries = snapshot.prefixQueryTokenCount
+        counters.prefixHits = snapshot.prefixHitTokenCount
+        counters.drafts = snapshot.specDraftCount
+        counters.draftTokens = snapshot.specDraftTokenCount
+        counters.acceptedTokens = snapshot.specAcceptedTokenCount
+        counters.acceptedPerPosition = snapshot.specAcceptedPerPosition
+        counters.expertWorkers = snapshot.expertWorkers.map {
+            MetricsRegistry.ExpertWorker(
+                busySeconds: $0.busySeconds, idleSeconds: $0.idleSeconds, tokens: UInt64(max(0, $0.tokenCount)),
+                rows: UInt64(max(0, $0.rowCount)), sharedRows: UInt64(max(0, $0.sharedRowCount)), experts: $0.expertCount)
         }
-        let state = Mutex(Counts())
-    }
-
-    private let lastPrefix: PrefixCounts
-
-    deinit {
-        metricsTimer?.cancel()
-    }
-
-    /// Copies the engine's gauges into the registry now (call before rendering /metrics).
-    public func refreshMetrics() {
-        guard let metrics else { return }
-        Self.push(engine.metrics, into: metrics, last: lastPrefix)
-    }
-
-    private static func push(_ snapshot: EngineMetrics, into metrics: MetricsRegistry, last: PrefixCounts) {
-        metrics.setGauges(running: snapshot.runningCount, waiting: snapshot.waitingCount, kvCacheUsage: snapshot.kvCacheUsage)
-        let (delta, previous) = last.state.withLock { counts -> ((Int, Int), PrefixCounts.Counts) in
-            let previous = counts
-            counts.queries = snapshot.prefixQueryTokenCount
-            counts.hits = snapshot.prefixHitTokenCount
-            counts.drafts = snapshot.specDraftCount
-            counts.draftTokens = snapshot.specDraftTokenCount
-            counts.acceptedTokens = snapshot.specAcceptedTokenCount
-            counts.acceptedPerPosition = snapshot.specAcceptedPerPosition
-            return ((snapshot.prefixQueryTokenCount - previous.queries, snapshot.prefixHitTokenCount - previous.hits), previous)
-        }
-        if delta.0 > 0 || delta.1 > 0 { metrics.addPrefixCache(queries: delta.0, hits: delta.1) }
-        if !snapshot.expertWorkers.isEmpty {
-            metrics.setExpertWorkers(snapshot.expertWorkers.map {
-                MetricsRegistry.ExpertWorker(busySeconds: $0.busySeconds, idleSeconds: $0.idleSeconds,
-                                             tokens: UInt64($0.tokenCount), rows: UInt64($0.rowCount),
-                                             sharedRows: UInt64($0.sharedRowCount), experts: $0.expertCount)
-            })
-        }
-        let drafts = snapshot.specDraftCount - previous.drafts
-        if drafts > 0 {
-            let perPosition = snapshot.specAcceptedPerPosition.enumerated().map { position, count in
-                count - (previous.acceptedPerPosition.indices.contains(position) ? previous.acceptedPerPosition[position] : 0)
-            }
-            metrics.addSpecDecode(
-                drafts: drafts, draftTokens: snapshot.specDraftTokenCount - previous.draftTokens,
-                acceptedTokens: snapshot.specAcceptedTokenCount - previous.acceptedTokens, acceptedByPosition: perPosition)
-        }
+        return counters
     }
 
     public func submit(_ request: GenerationRequest) -> AdmissionResult {

@@ -99,8 +99,11 @@ public final class Engine: Sendable {
                 $0.kvBlockCount = model.kvBlockCount
                 $0.kvBlockSize = model.kvBlockSize
             }
-            ready.signal()
+            // Published before `init` returns, so every series (the per-position spec-decode counters too) exists
+            // from the first scrape on.
             var loop = EngineLoop(configuration: configuration, model: model, shared: shared)
+            loop.publishMetrics()
+            ready.signal()
             loop.run(wakeUp: wakeUp)
             stopped.signal()
         }
@@ -194,6 +197,7 @@ public final class Engine: Sendable {
             speculativeTokenCount = configuration.speculativeTokenCount
             probabilities = [Float](repeating: 0, count: model.vocabularySize)
             metrics.kvBlockCount = model.kvBlockCount
+            metrics.specAcceptedPerPosition = [Int](repeating: 0, count: configuration.speculativeTokenCount)
             startInstant = clock.now
         }
 
@@ -298,6 +302,21 @@ public final class Engine: Sendable {
                 return
             }
             let updates = scheduler.update(step, sampledTokenIds: sampled)
+            // Counted and published before any token event goes out: a client that scrapes /metrics right after its
+            // response sees its own prompt, cache and draft counts.
+            let elapsed = clock.now - begin
+            metrics.stepCount += 1
+            metrics.busySeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            metrics.lastStepTokenCount = step.tokenCount
+            metrics.lastStepSequenceCount = step.sequences.count
+            let sinceStart = clock.now - startInstant
+            metrics.lastStepTime = Double(sinceStart.components.seconds) + Double(sinceStart.components.attoseconds) * 1e-18
+            metrics.promptTokenCount += step.sequences.reduce(0) { total, item in
+                total + (item.samples ? item.tokenIds.count - 1 : item.tokenIds.count)
+            }
+            let generatedThisStep = updates.reduce(0) { $0 + $1.newTokenIds.count }
+            metrics.generatedTokenCount += generatedThisStep
+            publishMetrics()
             for update in updates {
                 guard let context = contexts[update.id] else { continue }
                 if update.finishReason != nil {
@@ -312,18 +331,6 @@ public final class Engine: Sendable {
                 }
             }
             pendingDrafts.removeAll(keepingCapacity: true)
-            let elapsed = clock.now - begin
-            metrics.stepCount += 1
-            metrics.busySeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            metrics.lastStepTokenCount = step.tokenCount
-            metrics.lastStepSequenceCount = step.sequences.count
-            let sinceStart = clock.now - startInstant
-            metrics.lastStepTime = Double(sinceStart.components.seconds) + Double(sinceStart.components.attoseconds) * 1e-18
-            metrics.promptTokenCount += step.sequences.reduce(0) { total, item in
-                total + (item.samples ? item.tokenIds.count - 1 : item.tokenIds.count)
-            }
-            let generatedThisStep = updates.reduce(0) { $0 + $1.newTokenIds.count }
-            metrics.generatedTokenCount += generatedThisStep
             if let stepObserver {
                 let decodeCount = step.sequences.reduce(0) { $0 + ($1.samples && $1.tokenIds.count == 1 ? 1 : 0) }
                 stepObserver(EngineStepRecord(

@@ -53,11 +53,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         }
         sampling = try SamplingOptions(from: reader, limits: limits)
         logprobs = try reader.bool("logprobs") ?? false
-        if let top = try reader.int("top_logprobs") {
-            guard (0...limits.maxTopLogprobs).contains(top) else {
-                throw .invalidValue(param: "top_logprobs", "top_logprobs must be between 0 and "
-                    + "\(limits.maxTopLogprobs), got \(top)")
-            }
+        if let top = try reader.int("top_logprobs", in: 0...limits.maxTopLogprobs) {
             guard logprobs else {
                 throw .invalidValue(param: "top_logprobs", "top_logprobs requires logprobs: true")
             }
@@ -74,10 +70,10 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         // `reasoning_effort`, `chat_template_kwargs`, `user` and unknown fields: accepted and ignored.
     }
 
-    static func positive(_ reader: FieldReader, _ key: String) throws(APIError) -> Int? {
-        guard let value = try reader.int(key) else { return nil }
-        guard value >= 1 else { throw .invalidValue(param: key, "\(key) must be at least 1, got \(value)") }
-        return value
+    /// A count of tokens to generate: 1 ... `RequestLimits.maxRequestedTokenCount` (the range check comes before the
+    /// context arithmetic, so 2^63 - 1 is a 400, not an overflow).
+    public static func positive(_ reader: FieldReader, _ key: String) throws(APIError) -> Int? {
+        try reader.int(key, in: 1...RequestLimits.maxRequestedTokenCount)
     }
 
     private static func rejectUnsupported(_ reader: FieldReader) throws(APIError) {

@@ -41,13 +41,7 @@ public struct CompletionRequest: Sendable, Equatable {
         }
         maxTokens = try ChatCompletionRequest.positive(reader, "max_tokens") ?? 16
         sampling = try SamplingOptions(from: reader, limits: limits)
-        if let count = try reader.int("logprobs") {
-            guard (0...limits.maxCompletionLogprobs).contains(count) else {
-                throw .invalidValue(param: "logprobs", "logprobs must be between 0 and "
-                    + "\(limits.maxCompletionLogprobs), got \(count)")
-            }
-            logprobs = count
-        }
+        logprobs = try reader.int("logprobs", in: 0...limits.maxCompletionLogprobs)
         echo = try reader.bool("echo") ?? false
         if echo && logprobs != nil {
             throw .unsupportedValue(param: "echo", "echo together with logprobs is not supported")
@@ -55,7 +49,7 @@ public struct CompletionRequest: Sendable, Equatable {
         if reader.has("suffix") {
             throw .unsupportedParameter(param: "suffix", "suffix is not supported")
         }
-        if let bestOf = try reader.int("best_of"), bestOf != sampling.n {
+        if let bestOf = try reader.int("best_of", in: 1...limits.maxN), bestOf != sampling.n {
             throw .invalidValue(param: "best_of", "best_of must be absent or equal to n (\(sampling.n)), got \(bestOf)")
         }
     }

@@ -59,6 +59,36 @@ public struct FieldReader: Sendable {
         return result
     }
 
+    /// An integer in `range`, checked before any arithmetic sees it: values outside it (also those beyond 64 bits,
+    /// ±1e400 or a fraction where an integer is expected) are a 400 naming the field, never a trap downstream. The
+    /// one place every endpoint's integer fields go through (chat, completions, responses, messages).
+    public func int(_ key: String, in range: ClosedRange<Int>) throws(APIError) -> Int? {
+        guard let value = value(key) else { return nil }
+        return try Self.int(value, param: path(key), in: range)
+    }
+
+    static func int(_ value: JSONValue, param: String, in range: ClosedRange<Int>) throws(APIError) -> Int {
+        let outOfRange = { (shown: String) -> APIError in
+            .invalidValue(param: param, "\(param) must be between \(range.lowerBound) and \(range.upperBound), got \(shown)")
+        }
+        switch value {
+        case .number(.int(let integer)):
+            guard let result = Int(exactly: integer), range.contains(result) else { throw outOfRange(String(integer)) }
+            return result
+        case .number(.bigInt(let text)):
+            throw outOfRange(text.count > 40 ? String(text.prefix(40)) + "..." : text)
+        case .number(.double(let double)):
+            guard double.isFinite else { throw outOfRange(double < 0 ? "-infinity" : "infinity") }
+            guard double.rounded() == double else { throw .invalidType(param: param, expected: "an integer") }
+            // Compared as doubles first: Int(double) itself traps beyond the 64-bit range.
+            guard double >= Double(range.lowerBound) && double <= Double(range.upperBound),
+                let result = Int(exactly: double), range.contains(result)
+            else { throw outOfRange(format(double)) }
+            return result
+        default: throw .invalidType(param: param, expected: "an integer")
+        }
+    }
+
     public func double(_ key: String) throws(APIError) -> Double? {
         guard let value = value(key) else { return nil }
         guard case .number(let number) = value else { throw .invalidType(param: path(key), expected: "a number") }

@@ -18,6 +18,10 @@ public struct RequestLimits: Sendable, Equatable {
     public var maxCompletionLogprobs: Int
     /// Prompts in one completions request. Default: 16.
     public var maxPromptCount: Int
+    /// Largest token count a request may ask for (`max_tokens`, `max_completion_tokens`, `top_k`). A sanity bound
+    /// far above any context, so that every later sum (prompt + n × max_tokens) fits; a count within it but beyond
+    /// the context is a `context_length_exceeded` error. Default: 2^31 - 1.
+    public static let maxRequestedTokenCount = Int(Int32.max)
 
     public init(
         maxTokenId: Int = 157_152, maxN: Int = 8, maxStopCount: Int = 16, maxStopBytes: Int = 256,

@@ -34,22 +34,15 @@ public struct SamplingOptions: Sendable, Equatable {
     public init(from reader: FieldReader, limits: RequestLimits) throws(APIError) {
         temperature = try reader.double("temperature", in: 0...2)
         topP = try reader.double("top_p", in: 0...1, lowerExclusive: true)
-        if let k = try reader.int("top_k") {
-            guard k >= -1 else { throw .invalidValue(param: "top_k", "top_k must be -1 or 0 (off) or >= 1, got \(k)") }
-            topK = k >= 1 ? k : nil
-        }
+        // -1 and 0 mean off (vLLM's and llama.cpp's spellings); above the vocabulary it keeps every token.
+        if let k = try reader.int("top_k", in: -1...RequestLimits.maxRequestedTokenCount) { topK = k >= 1 ? k : nil }
         minP = try reader.double("min_p", in: 0...1)
         repetitionPenalty = try reader.double("repetition_penalty", in: 0...2, lowerExclusive: true)
         presencePenalty = try reader.double("presence_penalty", in: -2...2) ?? 0
         frequencyPenalty = try reader.double("frequency_penalty", in: -2...2) ?? 0
         logitBias = try Self.readLogitBias(reader, limits: limits)
         seed = try Self.readSeed(reader)
-        if let count = try reader.int("n") {
-            guard (1...limits.maxN).contains(count) else {
-                throw .invalidValue(param: "n", "n must be between 1 and \(limits.maxN), got \(count)")
-            }
-            n = count
-        }
+        if let count = try reader.int("n", in: 1...limits.maxN) { n = count }
         stop = try Self.readStop(reader, limits: limits)
         if let ids = try reader.array("stop_token_ids") {
             stopTokenIds = try TokenIdReader.read(ids, param: "stop_token_ids", limits: limits)
@@ -94,6 +87,8 @@ public struct SamplingOptions: Sendable, Equatable {
             return unsigned
         case .number(.double(let double)) where double.rounded() == double && abs(double) < 9.2e18:
             return UInt64(bitPattern: Int64(double))
+        case .number(.double(let double)) where double.rounded() == double || !double.isFinite:
+            throw .invalidValue(param: "seed", "seed must be a 64-bit integer, got \(FieldReader.format(double))")
         default: throw .invalidType(param: "seed", expected: "an integer")
         }
     }

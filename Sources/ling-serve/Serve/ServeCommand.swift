@@ -68,6 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long) var shutdownTimeout: String?
     @Option(name: .long) var sseKeepalive: String?
     @Option(name: .long) var logLevel: String?
+    @Option(name: .long, help: "text or json.") var logFormat: String?
     @Flag(name: .long, help: "Print the default configuration file and exit.") var printDefaultConfig = false
 
     func resolvedSettings() throws -> ServeSettings {
@@ -89,6 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("max-header-bytes", maxHeaderBytes), ("max-header-count", maxHeaderCount),
             ("max-connections", maxConnections), ("header-timeout", headerTimeout), ("idle-timeout", idleTimeout),
             ("shutdown-timeout", shutdownTimeout), ("sse-keepalive", sseKeepalive), ("log-level", logLevel),
+            ("log-format", logFormat),
         ]
         for (name, value) in flags { if let value { try settings.set(name, value, source: "--\(name)") } }
         for key in apiKey { try settings.set("api-key", key, source: "--api-key") }
@@ -147,7 +149,7 @@ struct ServerLaunch {
     }
 
     func runUntilSignalled() async throws {
-        let log = ServerLog(level: settings.logLevel)
+        let log = ServerLog(level: settings.logLevel, format: settings.logFormat)
         let startTime = Date()
         log.info("loading \(modelDirectory)")
         let config = try ModelConfig.load(directory: modelDirectory)
@@ -248,7 +250,9 @@ struct ServerLaunch {
         httpConfiguration.idleTimeout = settings.idleTimeout
         httpConfiguration.tlsCertificatePath = settings.tlsCert
         httpConfiguration.tlsKeyPath = settings.tlsKey
-        let server = HTTPServer(configuration: httpConfiguration, handler: APIHTTPHandler(server: api, sseKeepAliveSeconds: settings.sseKeepalive))
+        let server = HTTPServer(configuration: httpConfiguration, handler: APIHTTPHandler(
+                server: api, sseKeepAliveSeconds: settings.sseKeepalive,
+                accessLog: AccessLog(includeProbes: log.minimum.rawValue <= ServerLog.Level.debug.rawValue) { log.access($0) }))
         do { try server.start() } catch { throw ValidationError("cannot listen on \(settings.host):\(settings.port): \(error)") }
         let scheme = settings.tlsCert == nil ? "http" : "https"
         let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host

@@ -45,6 +45,7 @@ struct ServeSettings: Sendable, Equatable {
     var shutdownTimeout: Double = 30
     var sseKeepalive: Double = 0
     var logLevel = "info"
+    var logFormat = "text"
 
     /// One documented key.
     struct Key: Sendable {
@@ -100,7 +101,8 @@ struct ServeSettings: Sendable, Equatable {
         key("idle-timeout", "Seconds an idle keep-alive connection stays open.", \.idleTimeout),
         key("shutdown-timeout", "Seconds running requests get to finish on SIGTERM/SIGINT.", \.shutdownTimeout),
         key("sse-keepalive", "Seconds between `: ping` comments on idle streams (0 = off).", \.sseKeepalive),
-        key("log-level", "trace, debug, info, warning or error.", \.logLevel, choices: ["trace", "debug", "info", "warning", "error"]),
+        key("log-level", "trace, debug, info, warning or error. Access lines (one per request) are info; those of /health and /metrics are debug.", \.logLevel, choices: ["trace", "debug", "info", "warning", "error"]),
+        key("log-format", "text, or json (one JSON object per line with stable keys, for log collectors).", \.logFormat, choices: ["text", "json"]),
     ]
 
     /// Applies `value` to the key `name`; throws a message naming the key and the source.
