@@ -110,9 +110,9 @@ def main():
                                  f"tokens counted, {expected} asked for")
             d[f"{side}_health"] = wrk_rps(p(f"r{r}-{side}-wrk.txt"))
         if d.get("ling_serve_c1_tpot") and d.get("ling_step_ms"):
-            d["ling_server_tax_ms"] = d["ling_serve_c1_tpot"] - d["ling_step_ms"]
+            d["ling_server_tax"] = d["ling_serve_c1_tpot"] - d["ling_step_ms"]
         if d.get("llama_serve_c1_tpot") and d.get("llama_tg"):
-            d["llama_server_tax_ms"] = d["llama_serve_c1_tpot"] - 1000 / d["llama_tg"]
+            d["llama_server_tax"] = d["llama_serve_c1_tpot"] - 1000 / d["llama_tg"]
 
     def row(label, unit, digits, key, higher=True, ratio=True):
         ling = [per_round[r].get(f"ling_{key}") for r in rounds]
@@ -131,7 +131,7 @@ def main():
 
     row("prefill pp512, engine", "tok/s", 1, "pp512")
     row("decode tg64, one stream, engine", "tok/s", 2, "tg")
-    row("engine decode / read-bandwidth probe", "fraction", 2, "tg_fraction")
+    row("engine decode / read-bandwidth probe", "fraction", 2, "tg_fraction", ratio=False)
     for n in meta.get("long_contexts", []):
         row(f"prefill of a {n}-token prompt, engine", "tok/s", 1, f"pp{n}")
         row(f"decode after a {n}-token context, engine", "tok/s", 2, f"tg_d{n}")
