@@ -23,6 +23,10 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("decode-tokens"), help: "Tokens decoded one at a time after the prompt.")
     var decodeTokens = 64
 
+    @Option(name: .customLong("warmup-tokens"),
+            help: "Prompt tokens of the unmeasured warm-up prefill that faults in the weights (default: --prompt-tokens; 0: none). A few hundred touch every expert; long-prompt runs need not pay for the full prompt twice.")
+    var warmupTokens: Int?
+
     @Option(help: "Concurrent sequences: prefill is one pass over all their prompts, decode steps one token of each.")
     var streams = 1
 
@@ -42,6 +46,9 @@ struct BenchCommand: ParsableCommand {
         guard promptTokens >= 1 else { throw ValidationError("--prompt-tokens must be >= 1") }
         guard decodeTokens >= 1 else { throw ValidationError("--decode-tokens must be >= 1") }
         guard streams >= 1 else { throw ValidationError("--streams must be >= 1") }
+        if let warmupTokens, !(0...promptTokens).contains(warmupTokens) {
+            throw ValidationError("--warmup-tokens must be in 0...--prompt-tokens")
+        }
         if let threads, threads < 1 { throw ValidationError("--threads must be >= 1") }
     }
 
@@ -77,8 +84,11 @@ struct BenchCommand: ParsableCommand {
             let sequences = tables.map { SequenceSlots(blockTable: $0, contextLength: start + tokens[0].count) }
             return ForwardBatch(tokenIds: ids, positions: positions, sequenceIndices: owners, sequences: sequences, logitRows: rows)
         }
-        // Warm-up: fault in the pages a prefill touches.
-        _ = try model.forward(batch(prompts, start: 0), kv: kv)
+        // Warm-up: fault in the pages a prefill touches (the measured prefill then overwrites its KV positions).
+        let warmup = warmupTokens ?? promptTokens
+        if warmup > 0 {
+            _ = try model.forward(batch(prompts.map { Array($0.prefix(warmup)) }, start: 0), kv: kv)
+        }
 
         let beforePrefill = experts.workerStats
         let prefillStart = DispatchTime.now().uptimeNanoseconds
