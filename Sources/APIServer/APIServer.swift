@@ -17,6 +17,12 @@ public struct APIServerConfiguration: Sendable {
     public var defaultTemperature: Double
     public var defaultTopP: Double
     public var defaultRepetitionPenalty: Double
+    /// `/v1/responses`: seconds of silence before `response.in_progress` is repeated as a keep-alive (0 = never).
+    public var responsesKeepAliveSeconds: Double = 15
+    /// `/v1/responses` store for `previous_response_id` (`--responses-store`): entries (0 = off), text bytes, age.
+    public var responsesStoreEntries = 256
+    public var responsesStoreBytes = 64 << 20
+    public var responsesStoreSeconds: Double = 3600
 
     public init(
         model: ModelCard, systemFingerprint: String, limits: RequestLimits = RequestLimits(), apiKeys: [String] = [],
@@ -59,6 +65,8 @@ public struct APIServer: Sendable {
     /// Compiles constrained-decoding specs against the served tokenizer; nil (tests with a scripted backend):
     /// requests run unconstrained.
     let constraintCompiler: ConstraintCompiler?
+    /// Recent `/v1/responses` conversations for `previous_response_id`.
+    let responseStore = ResponseStore()
 
     public init(
         configuration: APIServerConfiguration, backend: any GenerationBackend, codec: any TextCodec,
@@ -118,6 +126,10 @@ public struct APIServer: Sendable {
                 let completion = try CompletionRequest(json: try parseBody(request), limits: configuration.limits)
                 try checkModel(completion.model)
                 try await handleCompletion(completion, requestID: requestID, sink: sink)
+            case .responses:
+                let responses = try ResponsesRequest(json: try parseBody(request), limits: configuration.limits)
+                try checkModel(responses.model)
+                try await handleResponses(responses, requestID: requestID, sink: sink)
             }
         } catch {
             await ErrorResponse.send(error, requestID: requestID, to: sink)

@@ -10,6 +10,7 @@ public enum Route: Sendable, Equatable {
     case metrics
     case tokenize
     case detokenize
+    case responses
 
     /// Routes reachable without a key; everything else is denied by default (§3).
     public var isPublic: Bool { self == .health }
@@ -28,6 +29,7 @@ public enum Router {
         case "/metrics": routeAndMethods = (.metrics, ["GET"])
         case "/tokenize": routeAndMethods = (.tokenize, ["POST"])
         case "/detokenize": routeAndMethods = (.detokenize, ["POST"])
+        case "/v1/responses": routeAndMethods = (.responses, ["POST"])
         default:
             let prefix = "/v1/models/"
             if path.hasPrefix(prefix), path.count > prefix.count,

@@ -84,7 +84,7 @@ struct SocketHarness {
     init(
         backend: (any GenerationBackend)? = nil, gate: StepGate = StepGate(), maxQueuedRequests: Int = 8,
         apiKeys: [String] = [], metricsWithoutAuth: Bool = false, keepAliveSeconds: Double = 0,
-        enablePrefixCaching: Bool = false, accessLog: AccessLog? = nil
+        enablePrefixCaching: Bool = false, accessLog: AccessLog? = nil, responsesKeepAliveSeconds: Double = 15
     ) throws {
         let metrics = MetricsRegistry(modelName: Self.model)
         var engineBackend: EngineBackend?
@@ -100,10 +100,12 @@ struct SocketHarness {
         }
         self.engineBackend = engineBackend
         let counter = Atomic<Int>(0)
+        var configuration = APIServerConfiguration(
+            model: ModelCard(id: Self.model, root: Self.model, created: 1_732_270_000, maxModelLength: 2048),
+            systemFingerprint: "fp_test", apiKeys: apiKeys, metricsWithoutAuth: metricsWithoutAuth)
+        configuration.responsesKeepAliveSeconds = responsesKeepAliveSeconds
         api = APIServer(
-            configuration: APIServerConfiguration(
-                model: ModelCard(id: Self.model, root: Self.model, created: 1_732_270_000, maxModelLength: 2048),
-                systemFingerprint: "fp_test", apiKeys: apiKeys, metricsWithoutAuth: metricsWithoutAuth),
+            configuration: configuration,
             backend: backend ?? engineBackend!, codec: FakeCodec(), renderer: FakeRenderer(), metrics: metrics,
             clock: { Date().timeIntervalSince1970 },
             makeID: { prefix in prefix + String(counter.wrappingAdd(1, ordering: .relaxed).newValue) },
