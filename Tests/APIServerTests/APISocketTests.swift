@@ -83,7 +83,8 @@ struct SocketHarness {
 
     init(
         backend: (any GenerationBackend)? = nil, gate: StepGate = StepGate(), maxQueuedRequests: Int = 8,
-        apiKeys: [String] = [], metricsWithoutAuth: Bool = false, keepAliveSeconds: Double = 0
+        apiKeys: [String] = [], metricsWithoutAuth: Bool = false, keepAliveSeconds: Double = 0,
+        messagesPingSeconds: Double = 15, strictModelNames: Bool = false
     ) throws {
         let metrics = MetricsRegistry(modelName: Self.model)
         var engineBackend: EngineBackend?
@@ -102,7 +103,8 @@ struct SocketHarness {
         api = APIServer(
             configuration: APIServerConfiguration(
                 model: ModelCard(id: Self.model, root: Self.model, created: 1_732_270_000, maxModelLength: 2048),
-                systemFingerprint: "fp_test", apiKeys: apiKeys, metricsWithoutAuth: metricsWithoutAuth),
+                systemFingerprint: "fp_test", apiKeys: apiKeys, metricsWithoutAuth: metricsWithoutAuth,
+                strictModelNames: strictModelNames, messagesPingSeconds: messagesPingSeconds),
             backend: backend ?? engineBackend!, codec: FakeCodec(), renderer: FakeRenderer(), metrics: metrics,
             clock: { Date().timeIntervalSince1970 },
             makeID: { prefix in prefix + String(counter.wrappingAdd(1, ordering: .relaxed).newValue) },
