@@ -22,3 +22,10 @@ if python3 -c "import openai" 2>/dev/null; then
 else
     echo "SKIP scripts/openai-client-check.py: pip install openai"
 fi
+# The official `anthropic` Python SDK against the served bundled model (create, stream, tool_use under tool_choice
+# any / tool, tool_result round trip, count_tokens, error classes). Skipped with a note when the package is missing.
+if python3 -c "import anthropic" 2>/dev/null; then
+    python3 scripts/anthropic-client-check.py .build/release/ling-serve
+else
+    echo "SKIP scripts/anthropic-client-check.py: pip install anthropic"
+fi

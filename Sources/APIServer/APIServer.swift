@@ -23,12 +23,20 @@ public struct APIServerConfiguration: Sendable {
     public var responsesStoreEntries = 256
     public var responsesStoreBytes = 64 << 20
     public var responsesStoreSeconds: Double = 3600
+    /// `--strict-model-names`: `/v1/messages` refuses model ids that are not served (404); otherwise any id is served
+    /// by the loaded model and echoed (`agent-protocols.md` §1.5).
+    public var strictModelNames: Bool
+    /// Seconds of silence on a Messages stream before an `event: ping` (§1.4). Default: 15.
+    public var messagesPingSeconds: Double
 
     public init(
         model: ModelCard, systemFingerprint: String, limits: RequestLimits = RequestLimits(), apiKeys: [String] = [],
         metricsWithoutAuth: Bool = false, maxOutputTokens: Int? = nil, defaultTemperature: Double = 1,
-        defaultTopP: Double = 1, defaultRepetitionPenalty: Double = 1
+        defaultTopP: Double = 1, defaultRepetitionPenalty: Double = 1, strictModelNames: Bool = false,
+        messagesPingSeconds: Double = 15
     ) {
+        self.strictModelNames = strictModelNames
+        self.messagesPingSeconds = messagesPingSeconds
         self.model = model
         self.systemFingerprint = systemFingerprint
         self.limits = limits
@@ -93,9 +101,12 @@ public struct APIServer: Sendable {
         do throws(APIError) {
             // Deny by default: the check runs before routing, on everything but the public allowlist.
             let path = Router.path(of: request.target)
-            let isPublic = request.method == "GET"
-                && (path == "/health" || (configuration.metricsWithoutAuth && path == "/metrics"))
-            if !isPublic && !authenticator.isAuthorized(authorizationHeader: request.header("Authorization")) {
+            let isPublic = (request.method == "GET"
+                && (path == "/health" || (configuration.metricsWithoutAuth && path == "/metrics")))
+                || (try? Router.route(method: request.method, target: request.target).get())?.isPublic == true
+            if !isPublic && !authenticator.isAuthorized(
+                authorizationHeader: request.header("Authorization"), apiKeyHeader: request.header("x-api-key"))
+            {
                 throw APIError.invalidAPIKey
             }
             let route = try Router.route(method: request.method, target: request.target).get()
@@ -108,7 +119,7 @@ public struct APIServer: Sendable {
             case .listModels: await sendJSON(configuration.model.listEncoded, requestID: requestID, sink: sink)
             case .model(let id):
                 guard configuration.model.matches(id) else { throw APIError.modelNotFound(id) }
-                await sendJSON(configuration.model.encoded, requestID: requestID, sink: sink)
+                await sendJSON(configuration.model.encoded(for: id), requestID: requestID, sink: sink)
             case .tokenize:
                 let tokenize = try TokenizeRequest(json: try parseBody(request), limits: configuration.limits)
                 try checkModel(tokenize.model)
@@ -130,9 +141,15 @@ public struct APIServer: Sendable {
                 let responses = try ResponsesRequest(json: try parseBody(request), limits: configuration.limits)
                 try checkModel(responses.model)
                 try await handleResponses(responses, requestID: requestID, sink: sink)
+            case .messages, .countTokens, .probe, .eventLogging:
+                try await handleAnthropicRoute(route, request, requestID: requestID, sink: sink)
             }
         } catch {
-            await ErrorResponse.send(error, requestID: requestID, to: sink)
+            if Router.usesAnthropicErrors(path: Router.path(of: request.target)) {
+                await ErrorResponse.sendAnthropic(error, requestID: requestID, to: sink)
+            } else {
+                await ErrorResponse.send(error, requestID: requestID, to: sink)
+            }
         }
     }
 

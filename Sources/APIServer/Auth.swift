@@ -1,4 +1,5 @@
-/// API-key check (§3): `Authorization: Bearer <key>`, scheme case-insensitive, key compared exactly in constant
+/// API-key check (§3): `Authorization: Bearer <key>`, scheme case-insensitive, or `x-api-key: <key>` (what Claude
+/// Code sends for `ANTHROPIC_API_KEY`, `agent-protocols.md` §1.2), on every route; keys compared exactly in constant
 /// time over all configured keys. With no key configured, auth is off. The presented token is never logged.
 public struct APIKeyAuthenticator: Sendable {
     private let keys: [[UInt8]]
@@ -7,15 +8,24 @@ public struct APIKeyAuthenticator: Sendable {
 
     public var isEnabled: Bool { !keys.isEmpty }
 
-    /// True when auth is off or the header carries a configured key.
-    public func isAuthorized(authorizationHeader: String?) -> Bool {
+    /// True when auth is off or either header carries a configured key. Both comparisons always run, so which
+    /// header is present (or right) does not show in the timing.
+    public func isAuthorized(authorizationHeader: String?, apiKeyHeader: String? = nil) -> Bool {
         guard isEnabled else { return true }
-        guard let header = authorizationHeader, let token = Self.bearerToken(header) else {
-            // Still run the comparison so a missing header costs what a wrong one does.
-            _ = Self.matchesAny(keys, token: [])
-            return false
-        }
-        return Self.matchesAny(keys, token: token)
+        // A missing header still runs the comparison, so it costs what a wrong one does.
+        let bearer = authorizationHeader.flatMap(Self.bearerToken)
+        let bearerMatches = Self.matchesAny(keys, token: bearer ?? [])
+        let apiKey = apiKeyHeader.map { Self.trimmed(Array($0.utf8)) }
+        let apiKeyMatches = Self.matchesAny(keys, token: apiKey ?? [])
+        return (bearer != nil && bearerMatches) || (apiKey != nil && apiKeyMatches)
+    }
+
+    private static func trimmed(_ bytes: [UInt8]) -> [UInt8] {
+        var start = 0
+        var end = bytes.count
+        while start < end && (bytes[start] == 0x20 || bytes[start] == 0x09) { start += 1 }
+        while end > start && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+        return Array(bytes[start..<end])
     }
 
     /// `Bearer <token>` with the scheme in any case and one or more spaces; nil for other schemes.

@@ -16,6 +16,18 @@ public enum ErrorResponse {
         await sink.respond(status: error.status, headers: headers(for: error, requestID: requestID), body: error.body.encoded)
     }
 
+    /// An error on the Messages API: Anthropic's body and status (`agent-protocols.md` §3.10), `request-id` beside
+    /// `X-Request-Id`, and `x-should-retry` so the SDKs retry only what can succeed later.
+    public static func sendAnthropic(_ error: APIError, requestID: String, to sink: some ResponseSink) async {
+        let (status, type) = error.anthropic
+        var headers = Self.headers(for: error, requestID: requestID)
+        headers.append(("request-id", requestID))
+        headers.append(("x-should-retry", status >= 500 ? "true" : "false"))
+        await sink.respond(
+            status: status, headers: headers,
+            body: MessagesEncoding.errorBody(type: type, message: error.message, requestID: requestID))
+    }
+
     /// The in-stream error event after SSE headers were sent (§6.10).
     public static func streamEvent(message: String) -> [UInt8] {
         ServerSentEvent.data(APIErrorBody(message: message, type: "server_error", param: nil, code: "internal_error").encoded)

@@ -11,9 +11,16 @@ public enum Route: Sendable, Equatable {
     case tokenize
     case detokenize
     case responses
+    /// Anthropic Messages API (`agent-protocols.md` §3).
+    case messages
+    case countTokens
+    /// `HEAD`/`GET` `/` and `/api/hello`: connectivity probes Claude Code sends (§4.2), 200 with an empty body.
+    case probe
+    /// Claude Code's telemetry (`/api/event_logging/batch`, `/v2/batch`): 204, body discarded (§4.2).
+    case eventLogging
 
     /// Routes reachable without a key; everything else is denied by default (§3).
-    public var isPublic: Bool { self == .health }
+    public var isPublic: Bool { self == .health || self == .probe || self == .eventLogging }
 }
 
 /// (method, path) -> route; 404 for unknown paths, 405 with `Allow` for a known path and another method.
@@ -30,6 +37,10 @@ public enum Router {
         case "/tokenize": routeAndMethods = (.tokenize, ["POST"])
         case "/detokenize": routeAndMethods = (.detokenize, ["POST"])
         case "/v1/responses": routeAndMethods = (.responses, ["POST"])
+        case "/v1/messages": routeAndMethods = (.messages, ["POST"])
+        case "/v1/messages/count_tokens": routeAndMethods = (.countTokens, ["POST"])
+        case "/", "/api/hello": routeAndMethods = (.probe, ["GET", "HEAD"])
+        case "/api/event_logging/batch", "/api/event_logging/v2/batch": routeAndMethods = (.eventLogging, ["POST"])
         default:
             let prefix = "/v1/models/"
             if path.hasPrefix(prefix), path.count > prefix.count,
@@ -41,13 +52,23 @@ public enum Router {
             }
         }
         guard let (route, methods) = routeAndMethods else {
+            if path.hasPrefix("/v1/v1/messages") {
+                var error = APIError.routeNotFound(method: method, path: path)
+                error.message += ": the base URL must not end in /v1 (set ANTHROPIC_BASE_URL=http://host:port)"
+                return .failure(error)
+            }
             return .failure(.routeNotFound(method: method, path: path))
         }
-        // HEAD is not offered: every route here answers with a body.
+        // HEAD is offered on the probes only: every other route answers with a body.
         guard methods.contains(method) else {
             return .failure(.methodNotAllowed(method: method, path: path, allowed: methods))
         }
         return .success(route)
+    }
+
+    /// Routes whose errors use Anthropic's body (`agent-protocols.md` §3.10): the Messages API, also when mistyped.
+    static func usesAnthropicErrors(path: String) -> Bool {
+        path.hasPrefix("/v1/messages") || path.hasPrefix("/v1/v1/messages")
     }
 
     /// The path without the query string.

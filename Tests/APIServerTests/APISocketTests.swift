@@ -84,7 +84,8 @@ struct SocketHarness {
     init(
         backend: (any GenerationBackend)? = nil, gate: StepGate = StepGate(), maxQueuedRequests: Int = 8,
         apiKeys: [String] = [], metricsWithoutAuth: Bool = false, keepAliveSeconds: Double = 0,
-        enablePrefixCaching: Bool = false, accessLog: AccessLog? = nil, responsesKeepAliveSeconds: Double = 15
+        enablePrefixCaching: Bool = false, accessLog: AccessLog? = nil, responsesKeepAliveSeconds: Double = 15,
+        messagesPingSeconds: Double = 15, strictModelNames: Bool = false
     ) throws {
         let metrics = MetricsRegistry(modelName: Self.model)
         var engineBackend: EngineBackend?
@@ -102,7 +103,8 @@ struct SocketHarness {
         let counter = Atomic<Int>(0)
         var configuration = APIServerConfiguration(
             model: ModelCard(id: Self.model, root: Self.model, created: 1_732_270_000, maxModelLength: 2048),
-            systemFingerprint: "fp_test", apiKeys: apiKeys, metricsWithoutAuth: metricsWithoutAuth)
+            systemFingerprint: "fp_test", apiKeys: apiKeys, metricsWithoutAuth: metricsWithoutAuth,
+            strictModelNames: strictModelNames, messagesPingSeconds: messagesPingSeconds)
         configuration.responsesKeepAliveSeconds = responsesKeepAliveSeconds
         api = APIServer(
             configuration: configuration,

@@ -138,6 +138,8 @@ final class RecordingSink: ResponseSink {
         var headers: [(name: String, value: String)] = []
         var body: [UInt8] = []
         var events: [String] = []
+        /// The `event:` line of each event ("" when it has none).
+        var eventNames: [String] = []
         var streamed = false
         var finished = false
         var disconnectHandler: (@Sendable () -> Void)?
@@ -158,6 +160,7 @@ final class RecordingSink: ResponseSink {
     var status: Int? { state.withLock { $0.status } }
     var bodyText: String { state.withLock { String(decoding: $0.body, as: UTF8.self) } }
     var events: [String] { state.withLock { $0.events } }
+    var eventNames: [String] { state.withLock { $0.eventNames } }
     var finished: Bool { state.withLock { $0.finished } }
     func header(_ name: String) -> String? {
         state.withLock { $0.headers.first { $0.name.lowercased() == name.lowercased() }?.value }
@@ -191,6 +194,12 @@ final class RecordingSink: ResponseSink {
             }
             state.writes += 1
             var text = String(decoding: bytes, as: UTF8.self)
+            var name = ""
+            if text.hasPrefix("event: "), let newline = text.firstIndex(of: "\n") {
+                name = String(text[text.index(text.startIndex, offsetBy: 7)..<newline])
+                text = String(text[text.index(after: newline)...])
+            }
+            state.eventNames.append(name)
             precondition(text.hasPrefix("data: ") && text.hasSuffix("\n\n"), "bad SSE framing: \(text)")
             text = String(text.dropFirst(6).dropLast(2))
             state.events.append(text)

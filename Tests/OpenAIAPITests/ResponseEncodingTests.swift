@@ -57,7 +57,7 @@ struct ResponseEncodingTests {
         #expect(text(chunk).contains(#""choices":[{"index":3,"text":"a","logprobs":{"tokens":["a"],"token_logprobs":[-1.5],"top_logprobs":[{"a":-1.5,"b":-2.0}],"text_offset":[3]},"finish_reason":"length"}]"#))
         #expect(text(APIError.invalidAPIKey.body.encoded) == #"{"error":{"message":"Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.","type":"authentication_error","param":null,"code":"invalid_api_key"}}"#)
         let card = ModelCard(id: "Ling-mini-2.0", root: "Ling-mini-2.0", created: 1_732_270_000, maxModelLength: 32768, aliases: ["ling"])
-        #expect(text(card.listEncoded) == #"{"object":"list","data":[{"id":"Ling-mini-2.0","object":"model","created":1732270000,"owned_by":"lingserve","root":"Ling-mini-2.0","parent":null,"max_model_len":32768}]}"#)
+        #expect(text(card.listEncoded) == #"{"object":"list","data":[{"id":"Ling-mini-2.0","object":"model","created":1732270000,"owned_by":"lingserve","root":"Ling-mini-2.0","parent":null,"max_model_len":32768,"type":"model","display_name":"Ling-mini-2.0","created_at":"2024-11-22T10:06:40Z","max_input_tokens":32768}],"has_more":false,"first_id":"Ling-mini-2.0","last_id":"Ling-mini-2.0"}"#)
         #expect(card.matches("ling") && !card.matches("other"))
         let id = ResponseID.make(prefix: "call_")
         #expect(id.hasPrefix("call_") && id.count == 29)

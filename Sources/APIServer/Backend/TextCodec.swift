@@ -35,6 +35,17 @@ public protocol PromptRenderer: Sendable {
     ///   - messages: each as `ChatMessage.templateValue` (developer already mapped to system).
     ///   - tools: the request's tools as sent, nil when none.
     func render(messages: [JSONValue], tools: JSONValue?, addGenerationPrompt: Bool) throws -> String
+    /// The same with extra template variables (`enable_thinking`, the templates' thinking switch).
+    func render(messages: [JSONValue], tools: JSONValue?, addGenerationPrompt: Bool, variables: JSONObject) throws -> String
+}
+
+extension PromptRenderer {
+    /// Renderers without template variables ignore them.
+    public func render(
+        messages: [JSONValue], tools: JSONValue?, addGenerationPrompt: Bool, variables: JSONObject
+    ) throws -> String {
+        try render(messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt)
+    }
 }
 
 extension TextCodec {

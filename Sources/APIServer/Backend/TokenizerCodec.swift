@@ -118,4 +118,12 @@ public struct TemplateRenderer: PromptRenderer {
         let toolList: [JSONValue]? = if case .array(let items) = tools { items } else { nil }
         return try template.render(messages: messages, tools: toolList, addGenerationPrompt: addGenerationPrompt)
     }
+
+    public func render(
+        messages: [JSONValue], tools: JSONValue?, addGenerationPrompt: Bool, variables: JSONObject
+    ) throws -> String {
+        let toolList: [JSONValue]? = if case .array(let items) = tools { items } else { nil }
+        return try template.render(
+            messages: messages, tools: toolList, addGenerationPrompt: addGenerationPrompt, extra: variables)
+    }
 }

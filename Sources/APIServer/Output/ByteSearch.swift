@@ -46,6 +46,8 @@ public struct StopStringMatcher: Sendable {
     private let stops: [[UInt8]]
     private var held: [UInt8] = []
     public private(set) var matched = false
+    /// The stop string that matched (the earliest in the output), nil before a match.
+    public private(set) var matchedStop: String?
 
     public init(stops: [String]) { self.stops = stops.map { Array($0.utf8) }.filter { !$0.isEmpty } }
 
@@ -56,11 +58,16 @@ public struct StopStringMatcher: Sendable {
         if stops.isEmpty { return piece }
         held += piece
         var earliest: Int?
+        var earliestStop: [UInt8] = []
         for stop in stops {
-            if let index = ByteSearch.firstIndex(of: stop, in: held), index < (earliest ?? Int.max) { earliest = index }
+            if let index = ByteSearch.firstIndex(of: stop, in: held), index < (earliest ?? Int.max) {
+                earliest = index
+                earliestStop = stop
+            }
         }
         if let earliest {
             matched = true
+            matchedStop = String(decoding: earliestStop, as: UTF8.self)
             let released = Array(held[..<earliest])
             held = []
             return released

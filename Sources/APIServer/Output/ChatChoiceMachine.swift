@@ -74,6 +74,10 @@ public struct ChatChoiceMachine {
     public var reasoningTokenCount: Int { reasoningCounter.count(total: completionTokenCount) }
     public var sawReasoning: Bool { reasoning.sawReasoning }
     public private(set) var finishReason: FinishReason?
+    /// The stop string that ended this choice, if one did.
+    public var matchedStop: String? { stopMatcher.matchedStop }
+    /// Tool calls parsed so far.
+    public var toolCallCount: Int { tools?.callCount ?? 0 }
 
     public init(
         index: Int, options: ChatOutputOptions,

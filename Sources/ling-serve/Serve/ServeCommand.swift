@@ -29,7 +29,9 @@ struct ServeCommand: AsyncParsableCommand {
     var config: String?
 
     @Option(name: .long, help: "Model directory (Hugging Face layout).") var model: String?
-    @Option(name: .long) var servedModelName: String?
+    @Option(name: .long, help: "Served model id; repeatable or comma-separated (all listed in /v1/models).")
+    var servedModelName: [String] = []
+    @Flag(name: .long, help: "/v1/messages refuses model ids that are not served.") var strictModelNames = false
     @Option(name: .long) var host: String?
     @Option(name: .long) var port: String?
     @Option(name: .long, help: "API key; repeatable.") var apiKey: [String] = []
@@ -77,7 +79,8 @@ struct ServeCommand: AsyncParsableCommand {
         if let configPath { try settings.load(file: configPath) }
         try settings.load(environment: ProcessInfo.processInfo.environment)
         let flags: [(String, String?)] = [
-            ("model", model), ("served-model-name", servedModelName), ("host", host), ("port", port),
+            ("model", model),
+            ("served-model-name", servedModelName.isEmpty ? nil : servedModelName.joined(separator: ",")), ("host", host), ("port", port),
             ("api-key-file", apiKeyFile), ("tls-cert", tlsCert), ("tls-key", tlsKey), ("max-model-len", maxModelLen),
             ("max-output-tokens", maxOutputTokens), ("max-batched-tokens", maxBatchedTokens), ("max-num-seqs", maxNumSeqs),
             ("max-queued-requests", maxQueuedRequests), ("max-queued-tokens", maxQueuedTokens),
@@ -95,6 +98,7 @@ struct ServeCommand: AsyncParsableCommand {
         for (name, value) in flags { if let value { try settings.set(name, value, source: "--\(name)") } }
         for key in apiKey { try settings.set("api-key", key, source: "--api-key") }
         if openMetrics { settings.openMetrics = true }
+        if strictModelNames { settings.strictModelNames = true }
         return settings
     }
 
@@ -217,10 +221,11 @@ struct ServerLaunch {
                 .filter { !$0.isEmpty && !$0.hasPrefix("#") }
         }
         let root = URL(fileURLWithPath: modelDirectory).lastPathComponent
-        let servedName = settings.servedModelName ?? root
+        let servedName = settings.servedModelNames.first ?? root
         let card = ModelCard(
             id: servedName, root: root, created: Int(startTime.timeIntervalSince1970), maxModelLength: maxModelLength,
-            aliases: servedName == root ? [] : [root])
+            aliases: settings.servedModelNames.contains(root) ? [] : [root],
+            additionalIDs: Array(settings.servedModelNames.dropFirst()))
         var limits = RequestLimits()
         limits.maxTokenId = config.vocabSize - 1
         limits.maxN = settings.maxN
@@ -236,7 +241,7 @@ struct ServerLaunch {
                 model: card, systemFingerprint: "fp_lingserve_\(LingServeVersion.build)", limits: limits, apiKeys: apiKeys,
                 metricsWithoutAuth: settings.openMetrics, maxOutputTokens: settings.maxOutputTokens,
                 defaultTemperature: settings.defaultTemperature, defaultTopP: settings.defaultTopP,
-                defaultRepetitionPenalty: settings.defaultRepetitionPenalty),
+                defaultRepetitionPenalty: settings.defaultRepetitionPenalty, strictModelNames: settings.strictModelNames),
             backend: backend, codec: codec, renderer: TemplateRenderer(template: template), metrics: metrics,
             health: { healthBox.status }, clock: { Date().timeIntervalSince1970 },
             constraintCompiler: ConstraintCompiler(codec: codec))

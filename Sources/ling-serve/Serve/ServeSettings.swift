@@ -6,7 +6,8 @@ import JSON
 /// environment variable `LING_SERVE_<KEY>` (upper-case, `-` -> `_`) < command-line flag `--<key>`.
 struct ServeSettings: Sendable, Equatable {
     var model: String?
-    var servedModelName: String?
+    var servedModelNames: [String] = []
+    var strictModelNames = false
     var host = "127.0.0.1"
     var port = 8000
     var apiKeys: [String] = []
@@ -59,7 +60,10 @@ struct ServeSettings: Sendable, Equatable {
     /// `apply`, so a value is parsed and checked the same way wherever it comes from.
     static let keys: [Key] = [
         key("model", "Model directory (Hugging Face layout). Default: the bundled models/ling-tiny.", \.model),
-        key("served-model-name", "Model id clients send and /v1/models lists. Default: the directory's name.", \.servedModelName),
+        Key(name: "served-model-name", help: "Model ids clients send and /v1/models lists, comma-separated (a JSON array in the file); the first is the main id. Default: the directory's name.",
+            apply: { settings, value in settings.servedModelNames = splitList(value) },
+            current: { $0.servedModelNames }),
+        key("strict-model-names", "/v1/messages refuses model ids that are not served (404). Default: any id is served by the loaded model, as Claude Code sends Claude ids for background work.", \.strictModelNames),
         key("host", "Address to listen on (IPv4 or IPv6; 0.0.0.0 or :: for all).", \.host),
         key("port", "TCP port.", \.port, range: 0...65535),
         Key(name: "api-key", help: "Accepted API key (repeatable; a JSON array in the file). No key: auth is off.",
@@ -145,7 +149,9 @@ struct ServeSettings: Sendable, Equatable {
                 }
             }
             if case .array(let items) = member.value {
-                for item in items { if let value = try text(item) { try set(name, value, source: path) } }
+                // One list value: list keys (api-key, served-model-name) split it on commas.
+                let values = try items.compactMap(text)
+                if !values.isEmpty { try set(name, values.joined(separator: ","), source: path) }
             } else if let value = try text(member.value) {
                 try set(name, value, source: path)
             }
