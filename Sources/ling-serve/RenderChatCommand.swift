@@ -33,7 +33,7 @@ struct RenderChatCommand: ParsableCommand {
     func run() throws {
         let template: ChatTemplate
         do {
-            template = try ChatTemplate(modelDirectory: URL(fileURLWithPath: model))
+            template = try ModelFiles.chatTemplate(model)
         } catch {
             throw Failure(description: error.description)
         }
