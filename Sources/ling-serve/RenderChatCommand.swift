@@ -35,7 +35,7 @@ struct RenderChatCommand: ParsableCommand {
         do {
             template = try ModelFiles.chatTemplate(model)
         } catch {
-            throw Failure(description: error.description)
+            throw Failure(description: "\(error)")
         }
         let input = try Self.readJSON(messages)
         var messageList: [JSONValue]
