@@ -62,4 +62,13 @@ public struct GenerationConfig: Sendable, Equatable {
         config.topK = try int("top_k")
         return config
     }
+
+    /// End ids of a GGUF file: tokenizer.ggml.eos_token_id, and the end-of-turn / end-of-message ids when present.
+    public init(gguf file: GGUFFile, config: ModelConfig) {
+        var eos: [Int] = []
+        for key in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
+            if let id = file.metadata[key]?.int, !eos.contains(id) { eos.append(id) }
+        }
+        self.init(eosTokenIds: eos, bosTokenId: config.bosTokenId, padTokenId: config.padTokenId)
+    }
 }

@@ -18,7 +18,16 @@ public final class LingModel: @unchecked Sendable {
     public let directory: String
     public let config: ModelConfig
     public let generationConfig: GenerationConfig
-    public let checkpoint: SafetensorsCheckpoint
+    /// Bytes of the mapped weight files.
+    public let checkpointBytes: Int
+    /// How the weights are stored: "safetensors (BF16)" or "GGUF (Q8_0)"-style, for logs and /v1/models.
+    public let weightFormat: String
+    /// The mapped files (kept alive for the weights that point into them).
+    let storage: AnyObject
+    /// The safetensors checkpoint, when the model was loaded from one.
+    public var checkpoint: SafetensorsCheckpoint? { storage as? SafetensorsCheckpoint }
+    /// The GGUF file(s), when the model was loaded from one.
+    public var gguf: GGUFCheckpoint? { storage as? GGUFCheckpoint }
     public let pool: ComputePool
     /// What the linears (all but the router) multiply the weights with.
     public let computeDType: ComputeDType
@@ -39,15 +48,34 @@ public final class LingModel: @unchecked Sendable {
     /// calling thread, which should be the thread that runs `forward`), and threadCount is ignored.
     /// compute: what the linears multiply the weights with (`ComputeDType`; f32 is exact against the reference's
     /// f32 run, bf16 rounds the activations as the reference's native bf16 run does).
+    /// directory: a checkpoint folder (config.json + safetensors) or a `bailingmoe2` .gguf file (the first of a
+    /// split set).
     public init(directory: String, threadCount: Int = 2, workerCPUs: [Int]? = nil, compute: ComputeDType = .f32,
                 progress: LoadProgress = { _, _ in }) throws(ModelError) {
         guard threadCount >= 1 else { throw ModelError("threadCount must be >= 1 (got \(threadCount))") }
         if let workerCPUs, workerCPUs.isEmpty { throw ModelError("workerCPUs must list at least one CPU") }
         self.directory = directory
-        config = try ModelConfig.load(directory: directory)
-        generationConfig = try GenerationConfig.load(directory: directory, fallback: config)
-        checkpoint = try SafetensorsCheckpoint(directory: directory, progress: progress)
-        weights = try LingWeights(checkpoint: checkpoint, config: config, compute: compute)
+        if GGUFCheckpoint.isGGUFPath(directory) {
+            let gguf = try GGUFCheckpoint(path: directory)
+            progress(gguf.files.count, gguf.files.count)
+            config = gguf.config
+            generationConfig = GenerationConfig(gguf: gguf.files[0], config: config)
+            weights = try LingWeights(entries: gguf.entries, source: directory, config: config, compute: compute)
+            checkpointBytes = gguf.byteCount
+            weightFormat = "GGUF (\(gguf.typeSummary))"
+            storage = gguf
+        } else {
+            config = try ModelConfig.load(directory: directory)
+            generationConfig = try GenerationConfig.load(directory: directory, fallback: config)
+            let checkpoint = try SafetensorsCheckpoint(directory: directory, progress: progress)
+            weights = try LingWeights(checkpoint: checkpoint, config: config, compute: compute)
+            checkpointBytes = checkpoint.byteCount
+            var counts: [String: Int] = [:]
+            for entry in checkpoint.entries.values { counts[entry.dtypeName, default: 0] += 1 }
+            weightFormat = "safetensors (" + counts.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
+                .map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"
+            storage = checkpoint
+        }
         computeDType = compute
         rope = RotaryEmbedding(config: config)
         pool = workerCPUs.map { ComputePool(pinnedTo: $0) } ?? ComputePool(threadCount: threadCount)

@@ -60,7 +60,13 @@ struct LingWeights: @unchecked Sendable {
     /// compute: what the linears multiply with (`ComputeDType`); the router always multiplies f32 activations, as
     /// the reference computes routing in f32, and the embedding is only read row by row.
     init(checkpoint: SafetensorsCheckpoint, config: ModelConfig, compute: ComputeDType = .f32) throws(ModelError) {
-        var binder = WeightBinder(checkpoint: checkpoint, config: config, compute: compute)
+        try self.init(entries: checkpoint.entries, source: checkpoint.directory, config: config, compute: compute)
+    }
+
+    /// entries: every tensor under its Hugging Face name (a safetensors checkpoint, or a GGUF file renamed by
+    /// `GGUFCheckpoint`); source names the checkpoint in messages.
+    init(entries: [String: TensorEntry], source: String, config: ModelConfig, compute: ComputeDType = .f32) throws(ModelError) {
+        var binder = WeightBinder(entries: entries, source: source, config: config, compute: compute)
         let hidden = config.hiddenSize
         embedding = try binder.matrix("model.word_embeddings.weight", config.vocabSize, hidden, compute: .f32)
         var layers: [LayerWeights] = []
@@ -116,15 +122,17 @@ struct LingWeights: @unchecked Sendable {
 
 /// Looks tensors up by name, checks dtype and shape, and remembers which were used.
 private struct WeightBinder {
-    let checkpoint: SafetensorsCheckpoint
+    let entries: [String: TensorEntry]
+    let source: String
     let blockRows: Int
     let blockColumns: Int
     let hiddenSize: Int
     let compute: ComputeDType
     var used: Set<String> = []
 
-    init(checkpoint: SafetensorsCheckpoint, config: ModelConfig, compute: ComputeDType) {
-        self.checkpoint = checkpoint
+    init(entries: [String: TensorEntry], source: String, config: ModelConfig, compute: ComputeDType) {
+        self.entries = entries
+        self.source = source
         self.compute = compute
         hiddenSize = config.hiddenSize
         let block = config.quantizationConfig?.weightBlockSize ?? [128, 128]
@@ -133,7 +141,7 @@ private struct WeightBinder {
     }
 
     private func entry(_ name: String) throws(ModelError) -> TensorEntry {
-        guard let entry = checkpoint.entries[name] else { throw ModelError("\(checkpoint.directory): missing tensor \(name)") }
+        guard let entry = entries[name] else { throw ModelError("\(source): missing tensor \(name)") }
         return entry
     }
 
@@ -145,7 +153,7 @@ private struct WeightBinder {
             throw ModelError("\(entry.file): tensor \(name) has shape \(entry.shape), expected [\(rows), \(columns)]")
         }
         guard let dtype = entry.dtype else {
-            throw ModelError("\(entry.file): tensor \(name) has dtype \(entry.dtypeName); supported: F32, BF16, F16, F8_E4M3")
+            throw ModelError("\(entry.file): tensor \(name) has type \(entry.dtypeName); supported: F32, BF16, F16, F8_E4M3")
         }
         used.insert(name)
         var scales: FP8BlockScales? = nil
@@ -188,8 +196,8 @@ private struct WeightBinder {
     }
 
     func checkAllUsed() throws(ModelError) {
-        for name in checkpoint.entries.keys.sorted() where !used.contains(name) && !LingWeights.isIgnorable(name) {
-            let file = checkpoint.entries[name]?.file ?? checkpoint.directory
+        for name in entries.keys.sorted() where !used.contains(name) && !LingWeights.isIgnorable(name) {
+            let file = entries[name]?.file ?? source
             throw ModelError("\(file): unexpected tensor \(name) (not part of this architecture/config)")
         }
     }

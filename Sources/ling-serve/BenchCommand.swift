@@ -123,7 +123,7 @@ struct BenchCommand: ParsableCommand {
         let prefillWorkers = WorkerPhase(before: beforePrefill, after: afterPrefill, wallSeconds: prefillSeconds)
         let decodeWorkers = WorkerPhase(before: afterPrefill, after: afterDecode, wallSeconds: decodeSeconds)
         let rss = residentBytes()
-        let fileBytes = model.checkpoint.byteCount
+        let fileBytes = model.checkpointBytes
         func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
         if json {
             print("""

@@ -18,7 +18,7 @@ struct DetokenizeCommand: ParsableCommand {
     var skipSpecialTokens = false
 
     func run() throws {
-        let tokenizer = try Tokenizer(directory: model)
+        let tokenizer = try ModelFiles.tokenizer(model)
         var ids: [Int] = []
         for field in tokenIds.split(separator: ",", omittingEmptySubsequences: false) {
             let trimmed = field.trimmingCharacters(in: .whitespaces)

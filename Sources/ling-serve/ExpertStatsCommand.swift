@@ -56,7 +56,7 @@ struct ExpertStatsCommand: ParsableCommand {
         if let tokenIds {
             ids = try parseTokenIds(tokenIds)
         } else if let prompt {
-            ids = try Tokenizer(directory: self.model).encode(prompt)
+            ids = try ModelFiles.tokenizer(self.model).encode(prompt)
         } else {
             var state: UInt64 = 0x9E37_79B9_7F4A_7C15
             ids = (0..<(randomTokens ?? 1)).map { _ in

@@ -74,7 +74,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         // The tokenizer is optional for --token-ids (random checkpoints may lack one), required for text input.
-        let tokenizer = try? Tokenizer(directory: self.model)
+        let tokenizer = try? ModelFiles.tokenizer(self.model)
         let ids: [Int]
         if let tokenIds {
             ids = try parseTokenIds(tokenIds)
@@ -83,7 +83,7 @@ struct GenerateCommand: ParsableCommand {
                 throw ValidationError("\(self.model) has no readable tokenizer.json: pass --token-ids instead")
             }
             if let chat {
-                let template = try ChatTemplate(modelDirectory: URL(fileURLWithPath: self.model))
+                let template = try ModelFiles.chatTemplate(self.model)
                 let message = JSONValue.object(JSONObject([("role", .string("user")), ("content", .string(chat))]))
                 ids = tokenizer.encode(try template.render(messages: [message], addGenerationPrompt: true))
             } else {
@@ -253,9 +253,9 @@ func loadModel(directory: String, setup: ExpertParallelSetup,
         }
     }
     if showProgress {
-        let gib = Double(model.checkpoint.byteCount) / Double(1 << 30)
-        FileHandle.standardError.write(Data(String(format: "\rloaded %@: %.2f GiB, %d layers%@ in %.2f s\n", directory, gib,
-                                                   model.config.layerCount, model.hasMTP ? " + MTP" : "",
+        let gib = Double(model.checkpointBytes) / Double(1 << 30)
+        FileHandle.standardError.write(Data(String(format: "\rloaded %@: %.2f GiB, %d layers%@, weights %@ in %.2f s\n", directory, gib,
+                                                   model.config.layerCount, model.hasMTP ? " + MTP" : "", model.weightFormat,
                                                    Date().timeIntervalSince(start)).utf8))
     }
     let experts = model.useExpertParallel(strategy: setup.placement, rebalanceInterval: setup.rebalanceTokens)

@@ -33,9 +33,9 @@ struct RenderChatCommand: ParsableCommand {
     func run() throws {
         let template: ChatTemplate
         do {
-            template = try ChatTemplate(modelDirectory: URL(fileURLWithPath: model))
+            template = try ModelFiles.chatTemplate(model)
         } catch {
-            throw Failure(description: error.description)
+            throw Failure(description: "\(error)")
         }
         let input = try Self.readJSON(messages)
         var messageList: [JSONValue]

@@ -17,7 +17,7 @@ struct TokenizeCommand: ParsableCommand {
     var addSpecialTokens = false
 
     func run() throws {
-        let tokenizer = try Tokenizer(directory: model)
+        let tokenizer = try ModelFiles.tokenizer(model)
         let ids = tokenizer.encode(text, addSpecialTokens: addSpecialTokens)
         print("{\"ids\": [\(ids.map(String.init).joined(separator: ", "))]}")
     }
@@ -56,7 +56,7 @@ struct TokenizerBenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let tokenizer = try Tokenizer(directory: model)
+        let tokenizer = try ModelFiles.tokenizer(model)
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ValidationError("cannot read \(file)")
         }

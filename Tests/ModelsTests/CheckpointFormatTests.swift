@@ -14,7 +14,7 @@ struct CheckpointFormatTests {
         let ids = ints(fixture.allPositions["input_ids"])
         let original = try Session(model: try LingModel(directory: fixture.directory, threadCount: 1)).run(ids, all: true)
         let sharded = try LingModel(directory: copy.directory, threadCount: 1)
-        #expect(sharded.checkpoint.files.count == 3)
+        #expect(sharded.checkpoint?.files.count == 3)
         let out = try Session(model: sharded).run(ids, all: true)
         #expect(out.logits == original.logits)
     }

@@ -22,9 +22,9 @@ struct RandomCheckpointTests {
         #expect(model.hasMTP && model.config.layerCount == 2 && model.config.expertCount == 8)
         #expect(model.config.weightDTypeName == "bfloat16" && model.config.vocabSize == 157_184)
         #expect(model.generationConfig.eosTokenIds == [156_892, 156_895])
-        #expect(model.checkpoint.entries["model.layers.1.mlp.gate.expert_bias"]?.dtypeName == "F32")
+        #expect(model.checkpoint?.entries["model.layers.1.mlp.gate.expert_bias"]?.dtypeName == "F32")
         let shardedModel = try LingModel(directory: sharded.directory, threadCount: 1)
-        #expect(shardedModel.checkpoint.files.count > 1)
+        #expect((shardedModel.checkpoint?.files.count ?? 0) > 1)
 
         let tokens = [156_891, 100, 2_000, 157_151, 30_000]
         let out = try Session(model: model).run(tokens, all: true, hidden: true)

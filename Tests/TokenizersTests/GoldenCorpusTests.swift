@@ -12,6 +12,33 @@ final class GoldenCorpusTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(count, 2000)
     }
 
+    /// The same tokenizer rebuilt from the parts a GGUF file stores (tokens by id, "left right" merges, token types,
+    /// tokenizer.ggml.pre = bailingmoe2), as llama.cpp's converter writes them from this tokenizer.json: same ids.
+    func testLingStyleCorpusFromGGUFVocabulary() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("golden/ling-style/tokenizer.json")))
+        let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let model = try XCTUnwrap(root["model"] as? [String: Any])
+        let vocab = try XCTUnwrap(model["vocab"] as? [String: Int])
+        let added = try XCTUnwrap(root["added_tokens"] as? [[String: Any]])
+        let size = max(vocab.values.max() ?? 0, added.compactMap { $0["id"] as? Int }.max() ?? 0) + 1
+        var tokens = (0..<size).map { "[PAD\($0)]" }
+        var types = [Int](repeating: VocabularyTokenType.unused.rawValue, count: size)
+        for (token, id) in vocab { tokens[id] = token; types[id] = VocabularyTokenType.normal.rawValue }
+        for token in added {
+            let id = try XCTUnwrap(token["id"] as? Int)
+            tokens[id] = try XCTUnwrap(token["content"] as? String)
+            types[id] = (token["special"] as? Bool ?? false) ? VocabularyTokenType.control.rawValue : VocabularyTokenType.userDefined.rawValue
+        }
+        let merges = (model["merges"] as? [[String]] ?? []).map { $0.joined(separator: " ") }
+        let preset = try XCTUnwrap(BytePairPreset(ggmlPre: "bailingmoe2"))
+        let tokenizer = try Tokenizer(tokens: tokens, merges: merges, tokenTypes: types, preset: preset, source: "test.gguf")
+        let count = try checkCorpus(tokenizer, "golden/ling-style/golden.json")
+        XCTAssertGreaterThanOrEqual(count, 2000)
+        XCTAssertThrowsError(try Tokenizer(tokens: tokens, merges: ["bad"], tokenTypes: types, preset: preset, source: "x.gguf")) {
+            XCTAssertTrue("\($0)".contains("merge #0"))
+        }
+    }
+
     func testCl100kStyleCorpus() throws {
         let tokenizer = try Tokenizer(directory: Fixtures.path("stress-f32"))
         let count = try checkCorpus(tokenizer, "golden/cl100k-style-golden.json")

@@ -158,8 +158,8 @@ struct ServerLaunch {
         log.info("loading \(modelDirectory)")
         let config = try ModelConfig.load(directory: modelDirectory)
         let generation = try GenerationConfig.load(directory: modelDirectory, fallback: config)
-        let tokenizer = try Tokenizer(directory: modelDirectory)
-        let template = try ChatTemplate(modelDirectory: URL(fileURLWithPath: modelDirectory))
+        let tokenizer = try ModelFiles.tokenizer(modelDirectory)
+        let template = try ModelFiles.chatTemplate(modelDirectory)
 
         // KV blocks from the memory budget: K and V of every layer (+ the MTP layer) per token.
         let kvElementSize = settings.kvCacheDtype == "bf16" ? 2 : 4
