@@ -106,10 +106,11 @@ struct GGUFCheckpointTests {
         #expect(gguf.config.rotaryDimension == reference.config.rotaryDimension)
         #expect(gguf.hasMTP == reference.hasMTP)
         #expect(gguf.weightFormat.hasPrefix("GGUF ("), "\(gguf.weightFormat)")
-        for prompt in fixture.prompts.prefix(3) {
+        var compared = 0
+        for prompt in fixture.prompts {
             let ids = ints(prompt["input_ids"])
-            #expect(ids.count >= 2)
             guard ids.count >= 2 else { continue }
+            compared += 1
             let sa = try Session(model: reference), sb = try Session(model: gguf)
             let a = try sa.run(ids, all: true, hidden: true)
             let b = try sb.run(ids, all: true, hidden: true)
@@ -120,6 +121,7 @@ struct GGUFCheckpointTests {
                 #expect(ma.logits == mb.logits, "\(name): MTP logits differ")
             }
         }
+        #expect(compared >= 1)
     }
 
     @Test("missing and wrong metadata keys are named")
@@ -139,12 +141,6 @@ struct GGUFCheckpointTests {
             missing.replaceSubrange(r, with: Data("bailingmoe2.expert_xxxxx".utf8))
         }
         #expect(loadError(missing).contains("metadata bailingmoe2.expert_count is missing"))
-        var arch = original
-        if let r = arch.range(of: Data("bailingmoe2".utf8), options: [], in: 0..<original.count),
-           let value = arch.range(of: Data("bailingmoe2".utf8), options: [], in: r.upperBound..<original.count) {
-            arch.replaceSubrange(value, with: Data("llamallama2".utf8))
-        }
-        #expect(loadError(arch).contains("general.architecture"))
         try original.write(to: URL(fileURLWithPath: path))
         #expect(loadError(original) == "")
     }
