@@ -22,3 +22,14 @@ if python3 -c "import openai" 2>/dev/null; then
 else
     echo "SKIP scripts/openai-client-check.py: pip install openai"
 fi
+# The Responses API through the official SDK, then the real Codex CLI (both from PyPI; .ci/run installs them).
+if python3 -c "import openai" 2>/dev/null; then
+    python3 scripts/responses-client-check.py .build/release/ling-serve
+else
+    echo "SKIP scripts/responses-client-check.py: pip install openai"
+fi
+if python3 -c "import codex_cli_bin" 2>/dev/null; then
+    scripts/agent-codex-check.sh .build/release/ling-serve
+else
+    echo "SKIP scripts/agent-codex-check.sh: pip install openai-codex-cli-bin"
+fi
