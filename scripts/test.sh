@@ -29,3 +29,10 @@ if python3 -c "import anthropic" 2>/dev/null; then
 else
     echo "SKIP scripts/anthropic-client-check.py: pip install anthropic"
 fi
+# The Responses API through the official openai SDK (create, stream, forced function call, function_call_output and
+# previous_response_id round trips).
+if python3 -c "import openai" 2>/dev/null; then
+    python3 scripts/responses-client-check.py .build/release/ling-serve
+else
+    echo "SKIP scripts/responses-client-check.py: pip install openai"
+fi
