@@ -154,7 +154,11 @@ struct GGUFFileTests {
 
         let whole = Self.sample()
         for cut in [3, 10, 30, 100, whole.count - 40, whole.count - 1] {
-            let message = try parseError(whole.prefix(cut), "cut") ?? ""
+            guard let message = try parseError(whole.prefix(cut), "cut") else {
+                // A file may end right after its last tensor's data: only trailing alignment padding may go.
+                #expect(cut >= whole.count - 32 && whole.suffix(from: cut).allSatisfy { $0 == 0 }, "cut \(cut) parsed")
+                continue
+            }
             #expect(message.contains("truncated") || message.contains("past the end") || message.contains("bytes left"), "cut \(cut): \(message)")
         }
 
