@@ -4,7 +4,7 @@
 // Dependency direction (arrow = may import; nothing points back up):
 //   ling-serve -> APIServer -> {Engine, Grammar, Tokenizers, ChatTemplates, HTTP, OpenAIAPI};  Grammar -> {Engine, JSON}
 //   Engine -> {Models, KVCache, Tensors};  Models -> {KVCache, Tensors};  KVCache -> Tensors -> {CKernels, CBLAS}
-//   ling-bench -> BenchClient -> {CCurl, OpenAIAPI}
+//   ling-bench -> BenchClient -> {CCurl, OpenAIAPI};  ling-serve -> {HubClient -> {CCurlShim, COpenSSL, JSON}, ProgressDisplay}
 // Tokenizers, ChatTemplates, HTTP and OpenAIAPI know nothing of the engine; the engine speaks token ids only.
 import PackageDescription
 
@@ -45,11 +45,15 @@ let package = Package(
         .target(name: "Grammar", dependencies: ["Engine", "JSON"]),  // constrained decoding: JSON schema / tool-call grammars over token bytes
         .target(name: "APIServer", dependencies: ["Engine", "Grammar", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),
         .target(name: "BenchClient", dependencies: ["CCurl", "CCurlShim", "OpenAIAPI"]),
+        // Hugging Face Hub downloads into the standard cache (libcurl; digests from OpenSSL). No engine imports.
+        .target(name: "HubClient", dependencies: ["CCurlShim", "COpenSSL", "JSON"]),
+        // One progress line for long operations (model loading, downloads): a bar on a terminal, plain lines otherwise.
+        .target(name: "ProgressDisplay"),
 
         // ---- executables: argument parsing and wiring only
         .executableTarget(
             name: "ling-serve",
-            dependencies: ["APIServer", "Engine", "Models", "KVCache", "HTTP", "OpenAIAPI", "Tokenizers", "ChatTemplates", "JSON", "Tensors", argumentParser]
+            dependencies: ["APIServer", "Engine", "Models", "KVCache", "HTTP", "OpenAIAPI", "Tokenizers", "ChatTemplates", "JSON", "Tensors", "HubClient", "ProgressDisplay", argumentParser]
         ),
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
         .executableTarget(name: "fake-openai-server", dependencies: ["BenchClient"]),  // test fixture: streams canned chunks as fast as it can
@@ -62,6 +66,8 @@ let package = Package(
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON"]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON", "HTTP", "SocketTestSupport"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Engine", "JSON"]),
+        .testTarget(name: "HubClientTests", dependencies: ["HubClient"], exclude: ["fake_hub.py"]),
+        .testTarget(name: "ProgressDisplayTests", dependencies: ["ProgressDisplay"]),
         .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "fake-openai-server"]),
         .executableTarget(name: "http-echo", dependencies: ["HTTP"]),  // wrk target for the HTTP layer alone
         // Blocking socket client for the HTTP and API server tests (test targets cannot share source files).

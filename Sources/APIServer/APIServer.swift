@@ -17,12 +17,15 @@ public struct APIServerConfiguration: Sendable {
     public var defaultTemperature: Double
     public var defaultTopP: Double
     public var defaultRepetitionPenalty: Double
+    /// Serve the chat page (`ChatPage.html`) at `/`; off: `/` is a 404.
+    public var chatPage: Bool
 
     public init(
         model: ModelCard, systemFingerprint: String, limits: RequestLimits = RequestLimits(), apiKeys: [String] = [],
         metricsWithoutAuth: Bool = false, maxOutputTokens: Int? = nil, defaultTemperature: Double = 1,
-        defaultTopP: Double = 1, defaultRepetitionPenalty: Double = 1
+        defaultTopP: Double = 1, defaultRepetitionPenalty: Double = 1, chatPage: Bool = false
     ) {
+        self.chatPage = chatPage
         self.model = model
         self.systemFingerprint = systemFingerprint
         self.limits = limits
@@ -87,13 +90,22 @@ public struct APIServer: Sendable {
             // Deny by default: the check runs before routing, on everything but the public allowlist.
             let path = Router.path(of: request.target)
             let isPublic = request.method == "GET"
-                && (path == "/health" || (configuration.metricsWithoutAuth && path == "/metrics"))
+                && (path == "/health" || (configuration.metricsWithoutAuth && path == "/metrics")
+                    || (configuration.chatPage && path == "/"))
             if !isPublic && !authenticator.isAuthorized(authorizationHeader: request.header("Authorization")) {
                 throw APIError.invalidAPIKey
             }
             let route = try Router.route(method: request.method, target: request.target).get()
             switch route {
             case .health: try await handleHealth(requestID: requestID, sink: sink)
+            case .chatPage:
+                // The page itself needs no key: it asks for one when the API answers 401.
+                guard configuration.chatPage else { throw APIError.routeNotFound(method: request.method, path: path) }
+                await sink.respond(
+                    status: 200,
+                    headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache"),
+                              ("X-Content-Type-Options", "nosniff"), ("X-Request-Id", requestID)],
+                    body: ChatPage.bytes)
             case .metrics:
                 await sink.respond(
                     status: 200, headers: [("Content-Type", MetricsRegistry.contentType), ("X-Request-Id", requestID)],

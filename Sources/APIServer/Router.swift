@@ -10,6 +10,8 @@ public enum Route: Sendable, Equatable {
     case metrics
     case tokenize
     case detokenize
+    /// `GET /`: the built-in chat page (when enabled).
+    case chatPage
 
     /// Routes reachable without a key; everything else is denied by default (§3).
     public var isPublic: Bool { self == .health }
@@ -25,6 +27,7 @@ public enum Router {
         case "/v1/completions": routeAndMethods = (.completions, ["POST"])
         case "/v1/models": routeAndMethods = (.listModels, ["GET"])
         case "/health": routeAndMethods = (.health, ["GET"])
+        case "/": routeAndMethods = (.chatPage, ["GET"])
         case "/metrics": routeAndMethods = (.metrics, ["GET"])
         case "/tokenize": routeAndMethods = (.tokenize, ["POST"])
         case "/detokenize": routeAndMethods = (.detokenize, ["POST"])

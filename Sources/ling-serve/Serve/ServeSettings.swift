@@ -12,6 +12,7 @@ struct ServeSettings: Sendable, Equatable {
     var apiKeys: [String] = []
     var apiKeyFile: String?
     var openMetrics = false
+    var webui = true
     var tlsCert: String?
     var tlsKey: String?
     var maxModelLen: Int?
@@ -57,7 +58,7 @@ struct ServeSettings: Sendable, Equatable {
     /// The keys, in documentation order. The configuration file, the environment and the flags all go through
     /// `apply`, so a value is parsed and checked the same way wherever it comes from.
     static let keys: [Key] = [
-        key("model", "Model directory (Hugging Face layout). Default: the bundled models/ling-tiny.", \.model),
+        key("model", "Model directory (Hugging Face layout) or Hub repository ORG/NAME[@REVISION] (downloaded into the Hugging Face cache). Default: the bundled models/ling-tiny.", \.model),
         key("served-model-name", "Model id clients send and /v1/models lists. Default: the directory's name.", \.servedModelName),
         key("host", "Address to listen on (IPv4 or IPv6; 0.0.0.0 or :: for all).", \.host),
         key("port", "TCP port.", \.port, range: 0...65535),
@@ -66,6 +67,7 @@ struct ServeSettings: Sendable, Equatable {
             current: { $0.apiKeys }),
         key("api-key-file", "File with one API key per line.", \.apiKeyFile),
         key("open-metrics", "Serve /metrics without an API key (for scrapers).", \.openMetrics),
+        key("webui", "Serve the chat page at / (false or --no-webui: / answers 404).", \.webui),
         key("tls-cert", "PEM certificate chain: serve HTTPS.", \.tlsCert),
         key("tls-key", "PEM private key for --tls-cert.", \.tlsKey),
         key("max-model-len", "Longest prompt + output. Default: the model's max_position_embeddings.", \.maxModelLen),
