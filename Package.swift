@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON"]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON", "HTTP", "SocketTestSupport"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Engine", "JSON"]),
-        .testTarget(name: "HubClientTests", dependencies: ["HubClient"], exclude: ["fake_hub.py"]),
+        .testTarget(name: "HubClientTests", dependencies: ["HubClient"]),
         .testTarget(name: "ProgressDisplayTests", dependencies: ["ProgressDisplay"]),
         .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "fake-openai-server"]),
         .executableTarget(name: "http-echo", dependencies: ["HTTP"]),  // wrk target for the HTTP layer alone

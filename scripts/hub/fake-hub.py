@@ -170,7 +170,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             common = [("X-Repo-Commit", repo.commit), ("Accept-Ranges", "bytes")]
             if entry["lfs"]:
                 self.send(302, b"", common + [("ETag", f'"{entry["oid"]}"'), ("X-Linked-Etag", f'"{entry["lfs"]}"'),
-                                             ("X-Linked-Size", str(entry["size"])), ("Location", f"/cdn/{entry['lfs']}")],
+                                             ("X-Linked-Size", str(entry["size"])), ("Location", f"http://{self.headers.get('Host')}/cdn/{entry['lfs']}")],
                           content_type="text/plain")
             else:
                 self.content(rel, entry, common + [("ETag", f'"{entry["oid"]}"')])
