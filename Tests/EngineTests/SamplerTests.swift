@@ -117,6 +117,24 @@ import Testing
         #expect(abs(probabilities.reduce(0, +) - 1) < 1e-4)
     }
 
+    @Test func largeTopKAndTiesKeepExactlyTheBestKByLowestId() {
+        // 20,000 tokens, 3 of every 10 sharing one logit (ties at the cut), top_k 6,000 (above the listed limit,
+        // so the radix-selected threshold decides): exactly the 6,000 best, ties broken by lower id.
+        var random = RandomSource(seed: 11)
+        let logits: [Float] = (0..<20_000).map { $0 % 10 < 3 ? 1.5 : Float(Int(random.nextUnitFloat() * 256)) / 64 }
+        var sampler = Sampler(vocabularySize: logits.count)
+        var probabilities = [Float](repeating: 0, count: logits.count)
+        let parameters = SamplingParameters(temperature: 1, topK: 6000)
+        logits.withUnsafeBufferPointer { l in
+            probabilities.withUnsafeMutableBufferPointer { sampler.distribution(logits: l, parameters: parameters, into: $0) }
+        }
+        let order = logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        let expected = Set(order.prefix(6000))
+        let kept = Set(probabilities.indices.filter { probabilities[$0] > 0 })
+        #expect(kept == expected)
+        #expect(abs(probabilities.reduce(0, +) - 1) < 1e-4)
+    }
+
     @Test func minPDropsTokensBelowTheRelativeThreshold() {
         let logits: [Float] = [logf(0.6), logf(0.3), logf(0.1)]
         let drawn = Set(sample(logits, SamplingParameters(temperature: 1, minP: 0.4), draws: 300))
