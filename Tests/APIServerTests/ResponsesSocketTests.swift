@@ -248,6 +248,9 @@ struct ResponsesSocketTests {
         #expect(events.dropFirst().allSatisfy { $0.name == "response.in_progress" })
         #expect(events.enumerated().allSatisfy { $0.element.data["sequence_number"]?.intValue == $0.offset })
         Glibc.shutdown(client.fd, Int32(SHUT_RDWR))
+        // Let the server see the closed connection (and cancel) while the model is still held: opened at once, a
+        // loaded machine can run all 1,000 tokens before the disconnect is read, and the request ends as "length".
+        usleep(1_000_000)
         gate.isOpen = true
         var abortCount = before
         var running: Double?
