@@ -7,7 +7,7 @@ import Tokenizers
 /// `bailingmoe2` .gguf file, whose metadata carries both (tokenizer.ggml.*, tokenizer.chat_template).
 enum ModelFiles {
     static func tokenizer(_ model: String) throws -> Tokenizer {
-        guard GGUFCheckpoint.isGGUFPath(model) else { return try ModelFiles.tokenizer(model) }
+        guard GGUFCheckpoint.isGGUFPath(model) else { return try Tokenizer(directory: model) }
         let file = try GGUFFile(path: model)
         func strings(_ key: String) throws -> [String] {
             guard let values = file.metadata[key]?.array else { throw ModelError("\(model): metadata \(key) is missing or not an array") }
@@ -41,7 +41,7 @@ enum ModelFiles {
     }
 
     static func chatTemplate(_ model: String) throws -> ChatTemplate {
-        guard GGUFCheckpoint.isGGUFPath(model) else { return try ModelFiles.chatTemplate(model) }
+        guard GGUFCheckpoint.isGGUFPath(model) else { return try ChatTemplate(modelDirectory: URL(fileURLWithPath: model)) }
         let file = try GGUFFile(path: model)
         guard let text = file.metadata["tokenizer.chat_template"]?.string else {
             throw ModelError("\(model): metadata tokenizer.chat_template is missing")
