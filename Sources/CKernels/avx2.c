@@ -167,4 +167,12 @@ LK_TARGET uint64_t lk_read_sum_avx2(const void *data, size_t byteCount) {
            (uint64_t)_mm256_extract_epi64(s, 2) ^ (uint64_t)_mm256_extract_epi64(s, 3);
 }
 
+// ---- attention over the paged KV cache -------------------------------------------------------------------------
+
+#define V_STOREU(p, v) _mm256_storeu_ps(p, v)
+#define ATT_DOT lk_dot_f32_avx2
+#define ATT_EXP lk_exp_shifted_f32_avx2
+#define ATT_BF16_TO_F32 lk_bf16_to_f32_avx2
+#include "attention_impl.h"
+
 #endif

@@ -161,6 +161,14 @@ LK_TARGET uint64_t lk_read_sum_avx512(const void *data, size_t byteCount) {
     return lanes[0] ^ lanes[1] ^ lanes[2] ^ lanes[3] ^ lanes[4] ^ lanes[5] ^ lanes[6] ^ lanes[7];
 }
 
+// ---- attention over the paged KV cache -------------------------------------------------------------------------
+
+#define V_STOREU(p, v) _mm512_storeu_ps(p, v)
+#define ATT_DOT lk_dot_f32_avx512
+#define ATT_EXP lk_exp_shifted_f32_avx512
+#define ATT_BF16_TO_F32 lk_bf16_to_f32_avx512
+#include "attention_impl.h"
+
 // ---- bf16 x bf16 linear (AVX512-BF16) ---------------------------------------------------------------------------
 // The same walk (tiles, panels, prefetch) as above, with the dot-product tile; its functions are named *_avx512bf16.
 

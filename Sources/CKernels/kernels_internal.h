@@ -134,4 +134,16 @@ void lk_f16_to_f32_avx512(float *dst, const uint16_t *src, int64_t n);
 uint64_t lk_read_sum_avx2(const void *data, size_t byteCount);
 uint64_t lk_read_sum_avx512(const void *data, size_t byteCount);
 
+// Attention instances (attention_impl.h) per ISA; attention.c holds the portable one and the dispatch.
+void lk_attention_avx2(const lk_attention_rows *rows, const lk_kv_head *kv, float *scratch);
+void lk_attention_avx512(const lk_attention_rows *rows, const lk_kv_head *kv, float *scratch);
+void lk_attention_span_avx2(const lk_attention_rows *rows, const lk_kv_head *kv, int64_t span, float *partial,
+                            float *spanMax, float *spanSum, float *scratch);
+void lk_attention_span_avx512(const lk_attention_rows *rows, const lk_kv_head *kv, int64_t span, float *partial,
+                              float *spanMax, float *spanSum, float *scratch);
+void lk_attention_merge_avx2(const lk_attention_rows *rows, const lk_kv_head *kv, int64_t spanCount, const float *partials,
+                             const float *spanMax, const float *spanSum);
+void lk_attention_merge_avx512(const lk_attention_rows *rows, const lk_kv_head *kv, int64_t spanCount,
+                               const float *partials, const float *spanMax, const float *spanSum);
+
 #endif

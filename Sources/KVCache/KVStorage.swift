@@ -4,7 +4,7 @@ import Tensors
 /// blocks, so one block table per sequence addresses all of them).
 ///
 /// Layout (f32, or bf16 to halve memory), keys and values in separate arrays, head-major inside a block so that the `blockSize` keys of one
-/// KV head are one contiguous [blockSize, headSize] matrix (attention scores are then one small GEMM per block):
+/// KV head are one contiguous [blockSize, headSize] matrix (the attention kernel reads a block once per query tile):
 ///
 ///     keys[layer][block][kvHead][offsetInBlock][headSize]
 ///
@@ -100,19 +100,6 @@ public final class KVStorage: @unchecked Sendable {
         case .bf16:
             Kernels.f32ToBF16((keys + element * 2).assumingMemoryBound(to: UInt16.self), key, count: headSize)
             Kernels.f32ToBF16((values + element * 2).assumingMemoryBound(to: UInt16.self), value, count: headSize)
-        }
-    }
-
-    /// Value rows of a block as f32: `dst` [rowCount, headSize] (a copy for bf16, the rows themselves for f32).
-    @inline(__always)
-    public func valuesAsF32(layer: Int, block: Int, kvHead: Int, rowCount: Int,
-                            scratch dst: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-        let source = values(layer: layer, block: block, kvHead: kvHead)
-        switch precision {
-        case .f32: return UnsafePointer(source.assumingMemoryBound(to: Float.self))
-        case .bf16:
-            Kernels.bf16ToF32(dst, source.assumingMemoryBound(to: UInt16.self), count: rowCount * headSize)
-            return UnsafePointer(dst)
         }
     }
 

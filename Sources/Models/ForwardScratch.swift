@@ -20,13 +20,14 @@ final class ForwardScratch: @unchecked Sendable {
     let groupOffsets = ScratchArray<Int32>()    // [expertCount + 1]
     let groupRows = ScratchArray<Int32>()       // [tokenCount * expertsPerToken] rows (t * K + k) grouped by expert
     let mtpInput = ScratchArray<Float>()        // [tokenCount, 2 * hiddenSize]
-    let scores = ScratchArray<Float>()          // [workerCount, queryGroupSize, scoreRowStride] attention probabilities
-    /// Row stride of `scores`: the longest context in the current pass, rounded up to a whole block.
-    var scoreRowStride = 0
-    let blockValues = ScratchArray<Float>()     // [workerCount, blockSize, headSize] bf16 values widened to f32
+    let attentionLengths = ScratchArray<Int32>()  // [tokenCount] positions each token attends to (position + 1)
+    let attentionTiles = ScratchArray<Int>()      // [tileCount, 4] query tiles of the attention pass
+    let attentionItems = ScratchArray<Int>()      // [itemCount, 3] (tile, KV head, span) work items
+    let attentionWork = ScratchArray<Float>()     // [workerCount, PagedAttention.scratchCount] per-worker kernel scratch
+    let attentionPartials = ScratchArray<Float>() // span partials of split tiles (see pagedAttention)
     let logitInput = ScratchArray<Float>()      // [logitRows, hiddenSize]
 
-    func reserve(config: ModelConfig, tokenCount: Int, contextLength: Int, workerCount: Int) {
+    func reserve(config: ModelConfig, tokenCount: Int) {
         let hiddenSize = config.hiddenSize
         let k = config.expertsPerToken
         let width = max(config.intermediateSize, config.moeIntermediateSize, config.sharedExpertIntermediateSize)
@@ -48,8 +49,6 @@ final class ForwardScratch: @unchecked Sendable {
         groupOffsets.reserve(config.expertCount + 1)
         groupRows.reserve(tokenCount * k)
         mtpInput.reserve(tokenCount * 2 * hiddenSize)
-        scoreRowStride = contextLength
-        scores.reserve(workerCount * config.queryGroupSize * contextLength)
         logitInput.reserve(tokenCount * hiddenSize)
     }
 }

@@ -108,10 +108,7 @@ extension LingModel {
     /// Sizes scratch, computes each token's KV slot and RoPE table.
     private func prepare(_ batch: ForwardBatch, kv: KVStorage) {
         let tokenCount = batch.tokenCount
-        var context = 0
-        for sequence in batch.sequences { context = max(context, sequence.contextLength) }
-        context = (context + kv.blockSize - 1) / kv.blockSize * kv.blockSize
-        scratch.reserve(config: config, tokenCount: tokenCount, contextLength: context, workerCount: pool.threadCount)
+        scratch.reserve(config: config, tokenCount: tokenCount)
         let half = rope.rotaryDimension / 2
         for t in 0..<tokenCount {
             let sequence = batch.sequences[Int(batch.sequenceIndices[t])]

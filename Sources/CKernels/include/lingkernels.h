@@ -95,6 +95,61 @@ void lk_exp_shifted_f32(float *v, int64_t n, float shift);
 void lk_f32_to_bf16(uint16_t *dst, const float *src, int64_t n);
 void lk_bf16_to_f32(float *dst, const uint16_t *src, int64_t n);
 
+// ---- Attention over the paged KV cache (flash-attention style) ----------------------------------------------
+// One call handles one KV head of one sequence and a tile of its query rows: `tokenCount` tokens times the
+// `groupSize` query heads that share the KV head. Row (i, h) is query head h of token i; it sees cached positions
+// [0, lengths[i]) (causal: a token's length is its position + 1; the caller has written its K/V already).
+//
+// Arithmetic of one row (the batch-invariance contract): the row's positions are cut into spans of
+// LK_ATTENTION_SPAN_BLOCKS blocks, fixed by the block size alone. Inside a span, blocks in order: scores
+// s_j = dot(q, k_j) * scale (lk_dot_f32's reduction for headSize), m' = max(m, max_j s_j), on a new maximum
+// l *= e^(m - m') and o *= e^(m - m'), p_j = e^(s_j - m') (lk_exp_shifted_f32), l += p_j and o = fma(p_j, v_j, o)
+// for j in order; masked positions are skipped. Spans are then merged in order, (M, L, O) with (m, l, o):
+// M' = max(M, m), L = fma(l, e^(m - M'), L e^(M - M')), O = fma(o, e^(m - M'), O e^(M - M')), and finally
+// out = O * (1 / L). None of it depends on the other rows of the tile, the tile size, which spans a call was
+// given, or threads; the exponentials and the value accumulation give the same bits on every ISA, the score dot
+// products follow the active ISA's lk_dot_f32 order.
+#define LK_ATTENTION_SPAN_BLOCKS 16
+
+/// K/V of one layer and KV head of a sequence in the paged cache (KVStorage's layout).
+typedef struct {
+    const void *keys;           // physical block 0 of this layer and KV head: [blockSize, headSize] per block
+    const void *values;         // same layout
+    const int32_t *blockTable;  // physical block of each logical block of the sequence
+    int64_t blockStride;        // elements from one physical block to the next
+    int64_t blockSize;
+    int64_t headSize;
+    lk_dtype dtype;             // LK_DTYPE_F32 or LK_DTYPE_BF16
+} lk_kv_head;
+
+/// Query rows of one tile and where their outputs go.
+typedef struct {
+    const float *queries;       // row (i, h) at queries + i * queryTokenStride + h * headSize, [headSize] f32
+    int64_t queryTokenStride;
+    float *out;                 // row (i, h) at out + i * outTokenStride + h * headSize
+    int64_t outTokenStride;
+    const int32_t *lengths;     // [tokenCount] visible positions of each token, >= 1
+    int64_t tokenCount;
+    int64_t groupSize;          // query heads per KV head
+    float scale;                // 1 / sqrt(headSize)
+} lk_attention_rows;
+
+/// Floats of caller scratch one lk_attention / lk_attention_span call needs for `rowCount` = tokenCount *
+/// groupSize rows.
+int64_t lk_attention_scratch_floats(int64_t rowCount, int64_t blockSize, int64_t headSize);
+/// Spans of a row that sees `length` positions: ceil(length / (LK_ATTENTION_SPAN_BLOCKS * blockSize)).
+int64_t lk_attention_span_count(int64_t length, int64_t blockSize);
+/// Full attention of the tile: every span in order, merged and normalised into rows->out.
+void lk_attention(const lk_attention_rows *rows, const lk_kv_head *kv, float *scratch);
+/// One span of the tile, unnormalised, for splitting long contexts over threads: partial [rowCount, headSize],
+/// spanMax and spanSum [rowCount] (row r = i * groupSize + h). Rows that see no position of the span are untouched.
+void lk_attention_span(const lk_attention_rows *rows, const lk_kv_head *kv, int64_t span, float *partial,
+                       float *spanMax, float *spanSum, float *scratch);
+/// Merges the spans [0, spanCount) that lk_attention_span wrote (partials [spanCount, rowCount, headSize],
+/// maxima and sums [spanCount, rowCount]) in order and normalises into rows->out: the bits lk_attention gives.
+void lk_attention_merge(const lk_attention_rows *rows, const lk_kv_head *kv, int64_t spanCount,
+                        const float *partials, const float *spanMax, const float *spanSum);
+
 // ---- Thread pool ---------------------------------------------------------------------------------------------
 // A fixed set of long-lived worker threads that spin briefly and then sleep between jobs. The calling thread is
 // worker 0 and takes part in every job, so a pool of size N runs N ways in parallel. One job at a time per pool.
