@@ -65,3 +65,16 @@ public struct ForwardOutput: Sendable {
     /// Row r of the logits.
     public func row(_ r: Int) -> ArraySlice<Float> { logits[(r * vocabSize)..<((r + 1) * vocabSize)] }
 }
+
+/// What a forward pass leaves in the model's scratch, without a copy: valid until the model's next pass. The engine
+/// reads its step through this, so no step allocates a logits or hidden-state array.
+public struct ForwardView {
+    /// [logitRows.count, vocabSize], f32.
+    public let logits: UnsafeMutableBufferPointer<Float>
+    public let vocabSize: Int
+    /// [tokenCount, hiddenSize] final-normed hidden states when `returnsHidden`, else empty.
+    public let hidden: UnsafeBufferPointer<Float>
+
+    /// A copy that outlives the next pass.
+    public var copied: ForwardOutput { ForwardOutput(logits: Array(logits), vocabSize: vocabSize, hidden: Array(hidden)) }
+}

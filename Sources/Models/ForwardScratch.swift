@@ -26,6 +26,7 @@ final class ForwardScratch: @unchecked Sendable {
     let attentionWork = ScratchArray<Float>()     // [workerCount, PagedAttention.scratchCount] per-worker kernel scratch
     let attentionPartials = ScratchArray<Float>() // span partials of split tiles (see pagedAttention)
     let logitInput = ScratchArray<Float>()      // [logitRows, hiddenSize]
+    let logits = ScratchArray<Float>()          // [logitRows, vocabSize] the pass's output, read in place by the engine
 
     func reserve(config: ModelConfig, tokenCount: Int) {
         let hiddenSize = config.hiddenSize

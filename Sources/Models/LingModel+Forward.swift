@@ -6,6 +6,11 @@ extension LingModel {
     /// Runs the decoder over a flat batch: writes every token's K/V into `kv` (decoder layers) and returns the
     /// logits of `batch.logitRows` (and the final-normed hidden states when `batch.returnsHidden`).
     public func forward(_ batch: ForwardBatch, kv: KVStorage) throws(ModelError) -> ForwardOutput {
+        try forwardInScratch(batch, kv: kv).copied
+    }
+
+    /// `forward` without the copy: the logits and hidden states stay in the model's scratch until its next pass.
+    public func forwardInScratch(_ batch: ForwardBatch, kv: KVStorage) throws(ModelError) -> ForwardView {
         try validate(batch, kv: kv, layerCount: config.layerCount)
         let tokenCount = batch.tokenCount
         prepare(batch, kv: kv)
@@ -30,6 +35,16 @@ extension LingModel {
     /// `hidden` row t (the main model's final-normed hidden state, [tokenCount, hiddenSize]) at `batch.positions[t]`,
     /// writes the MTP layer's own K/V, and returns logits (drafts for the token after `tokenIds[t]`).
     public func forwardMTP(_ batch: ForwardBatch, hidden mainHidden: [Float], kv: KVStorage) throws(ModelError) -> ForwardOutput {
+        try mainHidden.withUnsafeBufferPointer { (h) throws(ModelError) -> ForwardOutput in
+            try forwardMTPInScratch(batch, hidden: h, kv: kv).copied
+        }
+    }
+
+    /// `forwardMTP` without the copies: `mainHidden` is read in place, the results stay in the model's scratch until
+    /// its next pass.
+    public func forwardMTPInScratch(_ batch: ForwardBatch, hidden mainHidden: UnsafeBufferPointer<Float>, kv: KVStorage)
+        throws(ModelError) -> ForwardView
+    {
         guard let mtp = weights.mtp else { throw ModelError("\(directory): this checkpoint has no MTP layer (num_nextn_predict_layers)") }
         try validate(batch, kv: kv, layerCount: config.layerCount + 1)
         let tokenCount = batch.tokenCount
@@ -42,14 +57,12 @@ extension LingModel {
         let embedding = scratch.normed.pointer
         mtp.embeddingNorm.withUnsafeBufferPointer { enorm in
             mtp.hiddenNorm.withUnsafeBufferPointer { hnorm in
-                mainHidden.withUnsafeBufferPointer { h in
-                    for t in 0..<tokenCount {
-                        let e = embedding + t * hiddenSize
-                        Kernels.rowToF32(e, weights.embedding, row: Int(batch.tokenIds[t]))
-                        rmsNorm(input + t * 2 * hiddenSize, e, enorm.baseAddress!, count: hiddenSize)
-                        rmsNorm(input + t * 2 * hiddenSize + hiddenSize, h.baseAddress! + t * hiddenSize, hnorm.baseAddress!,
-                                count: hiddenSize)
-                    }
+                for t in 0..<tokenCount {
+                    let e = embedding + t * hiddenSize
+                    Kernels.rowToF32(e, weights.embedding, row: Int(batch.tokenIds[t]))
+                    rmsNorm(input + t * 2 * hiddenSize, e, enorm.baseAddress!, count: hiddenSize)
+                    rmsNorm(input + t * 2 * hiddenSize + hiddenSize, mainHidden.baseAddress! + t * hiddenSize,
+                            hnorm.baseAddress!, count: hiddenSize)
                 }
             }
         }
@@ -118,23 +131,23 @@ extension LingModel {
         }
     }
 
-    private func output(_ batch: ForwardBatch, finalHidden: UnsafeMutablePointer<Float>) -> ForwardOutput {
+    /// The logits of `batch.logitRows` into scratch.logits; the final-normed rows stay where they are.
+    private func output(_ batch: ForwardBatch, finalHidden: UnsafeMutablePointer<Float>) -> ForwardView {
         let hiddenSize = config.hiddenSize
         let vocab = config.vocabSize
         let rows = batch.logitRows.count
-        let input = scratch.logitInput.pointer
+        let input = scratch.logitInput.pointer   // [rows, hiddenSize]
         for (r, row) in batch.logitRows.enumerated() {
             (input + r * hiddenSize).update(from: finalHidden + Int(row) * hiddenSize, count: hiddenSize)
         }
-        let logits = [Float](unsafeUninitializedCapacity: rows * vocab) { buffer, initialized in
-            if rows > 0 {
-                pool.linear(buffer.baseAddress!, yStride: vocab, input, xStride: hiddenSize, weights.lmHead, tokenCount: rows)
-            }
-            initialized = rows * vocab
+        scratch.logits.reserve(rows * vocab)
+        let logits = scratch.logits.pointer      // [rows, vocab]
+        if rows > 0 {
+            pool.linear(logits, yStride: vocab, input, xStride: hiddenSize, weights.lmHead, tokenCount: rows)
         }
-        let hidden = batch.returnsHidden
-            ? Array(UnsafeBufferPointer(start: finalHidden, count: batch.tokenCount * hiddenSize)) : []
-        return ForwardOutput(logits: logits, vocabSize: vocab, hidden: hidden)
+        let hidden = UnsafeBufferPointer(start: finalHidden, count: batch.returnsHidden ? batch.tokenCount * hiddenSize : 0)
+        return ForwardView(logits: UnsafeMutableBufferPointer(start: logits, count: rows * vocab), vocabSize: vocab,
+                           hidden: hidden)
     }
 
     /// One pre-norm decoder layer over scratch.hidden: attention block, then dense or MoE feed-forward.

@@ -182,6 +182,8 @@ public final class Engine: Sendable {
         var pendingDrafts: [Int: [Int]] = [:]
         /// The target distribution of one draft position. // [vocabularySize]
         var probabilities: [Float]
+        /// The raw logits of the row being sampled, kept for log probabilities (the sampler edits the row in place).
+        var rawLogitRow: [Float]  // [vocabularySize]
         var metrics = EngineMetrics()
         let clock = ContinuousClock()
         let startInstant: ContinuousClock.Instant
@@ -196,6 +198,7 @@ public final class Engine: Sendable {
             sampler = Sampler(vocabularySize: model.vocabularySize)
             speculativeTokenCount = configuration.speculativeTokenCount
             probabilities = [Float](repeating: 0, count: model.vocabularySize)
+            rawLogitRow = [Float](repeating: 0, count: model.vocabularySize)
             metrics.kvBlockCount = model.kvBlockCount
             metrics.specAcceptedPerPosition = [Int](repeating: 0, count: configuration.speculativeTokenCount)
             startInstant = clock.now
@@ -286,7 +289,9 @@ public final class Engine: Sendable {
                     var row = 0
                     for item in step.sequences where item.samples {
                         defer { row += item.logitRowCount }
-                        guard var context = contexts[item.id] else { continue }
+                        // Taken out while sampled: a copy left in the dictionary would make the history's
+                        // counts copy on write every token.
+                        guard var context = contexts.removeValue(forKey: item.id) else { continue }
                         let tokens = sampleRows(logits, firstRow: row, item: item, context: &context)
                         contexts[item.id] = context
                         sampled[item.id] = tokens.map(\.id)
@@ -361,7 +366,9 @@ public final class Engine: Sendable {
                 let row = firstRow + j
                 let rowBuffer = UnsafeMutableBufferPointer(
                     rebasing: logits[(row * vocabularySize)..<((row + 1) * vocabularySize)])
-                let rawLogits: [Float]? = context.request.logprobCount != nil ? Array(rowBuffer) : nil
+                if context.request.logprobCount != nil {
+                    rawLogitRow.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: rowBuffer) }
+                }
                 // Constrained decoding: forbidden tokens get -inf before verification or sampling, so a draft the
                 // grammar forbids is rejected and the replacement comes from the allowed tokens.
                 let allowed = context.constraint?.mask(rowBuffer, stopIds: context.request.stopTokenIds)
@@ -389,8 +396,8 @@ public final class Engine: Sendable {
                     }
                 }
                 var generatedToken = GeneratedToken(id: token)
-                if let count = context.request.logprobCount, let rawLogits {
-                    let result = rawLogits.withUnsafeBufferPointer {
+                if let count = context.request.logprobCount {
+                    let result = rawLogitRow.withUnsafeBufferPointer {
                         LogProbabilities.compute(logits: $0, chosen: token, topCount: count)
                     }
                     generatedToken.logProbability = result.chosen

@@ -80,9 +80,12 @@ public final class LingStepModel: StepModel {
         let batch = ForwardBatch(
             tokenIds: tokenIds, positions: positions, sequenceIndices: sequenceIndices, sequences: sequences,
             logitRows: logitRows, returnsHidden: drafting)
-        var output = try model.forward(batch, kv: kv)
-        if drafting { mainHidden = output.hidden }
-        output.logits.withUnsafeMutableBufferPointer { body($0) }
+        let output = try model.forwardInScratch(batch, kv: kv)
+        if drafting {  // kept past later passes for the drafter, in a buffer that keeps its capacity
+            mainHidden.removeAll(keepingCapacity: true)
+            mainHidden.append(contentsOf: output.hidden)
+        }
+        body(output.logits)
     }
 
     /// The MTP layer over the final rows (row t pairs the main hidden state at position p with the token at p + 1),
@@ -130,17 +133,14 @@ public final class LingStepModel: StepModel {
         }
         guard !tokenIds.isEmpty else { return drafts }
         let recursive = work.contains { $0.draftCount > 1 }
-        var output = try model.forwardMTP(
+        var output = try forwardMTP(
             ForwardBatch(
                 tokenIds: tokenIds, positions: positions, sequenceIndices: sequenceIndices, sequences: sequences,
-                logitRows: logitRows, returnsHidden: recursive),
-            hidden: draftHidden, kv: kv)
+                logitRows: logitRows, returnsHidden: recursive))
         let vocabularySize = model.config.vocabSize
-        output.logits.withUnsafeMutableBufferPointer { logits in
-            for (r, w) in logitOwners.enumerated() {
-                let row = UnsafeMutableBufferPointer(rebasing: logits[(r * vocabularySize)..<((r + 1) * vocabularySize)])
-                drafts[w].append(pick(w, row))
-            }
+        for (r, w) in logitOwners.enumerated() {
+            let row = UnsafeMutableBufferPointer(rebasing: output.logits[(r * vocabularySize)..<((r + 1) * vocabularySize)])
+            drafts[w].append(pick(w, row))
         }
 
         // 2. Recursive passes: one row per sequence still drafting, at the next position.
@@ -170,21 +170,23 @@ public final class LingStepModel: StepModel {
                 logitRows.append(Int32(a))
                 sequences.append(SequenceSlots(blockTable: item.blockTable.map { Int32($0) }, contextLength: position + 1))
             }
-            output = try model.forwardMTP(
+            output = try forwardMTP(
                 ForwardBatch(
                     tokenIds: tokenIds, positions: positions, sequenceIndices: sequenceIndices, sequences: sequences,
-                    logitRows: logitRows, returnsHidden: true),
-                hidden: draftHidden, kv: kv)
-            output.logits.withUnsafeMutableBufferPointer { logits in
-                for (r, w) in nextActive.enumerated() {
-                    let row = UnsafeMutableBufferPointer(rebasing: logits[(r * vocabularySize)..<((r + 1) * vocabularySize)])
-                    drafts[w].append(pick(w, row))
-                }
+                    logitRows: logitRows, returnsHidden: true))
+            for (r, w) in nextActive.enumerated() {
+                let row = UnsafeMutableBufferPointer(rebasing: output.logits[(r * vocabularySize)..<((r + 1) * vocabularySize)])
+                drafts[w].append(pick(w, row))
             }
             active = nextActive
             previousRows = Array(nextActive.indices)
             depth += 1
         }
         return drafts
+    }
+
+    /// The MTP layer over `draftHidden`, results left in the model's scratch (valid until its next pass).
+    private func forwardMTP(_ batch: ForwardBatch) throws -> ForwardView {
+        try draftHidden.withUnsafeBufferPointer { hidden in try model.forwardMTPInScratch(batch, hidden: hidden, kv: kv) }
     }
 }
