@@ -19,8 +19,10 @@ extension LingModel {
                 rmsNorm(normed + t * hiddenSize, hidden + t * hiddenSize, w.baseAddress!, count: hiddenSize)
             }
         }
+        profile?.lap(.norms)
         let qkv = scratch.queryKeyValue.pointer   // [tokenCount, (headCount + 2 * kvHeadCount) * headSize]
         pool.linear(qkv, yStride: qkvSize, normed, xStride: hiddenSize, weights.queryKeyValue, tokenCount: tokenCount)
+        profile?.lap(.queryKeyValue)
 
         let half = rope.rotaryDimension / 2
         weights.queryNorm.withUnsafeBufferPointer { queryNorm in
@@ -45,12 +47,15 @@ extension LingModel {
             }
         }
 
+        profile?.lap(.ropeAndCacheWrite)
         pagedAttention(qkv: qkv, kvLayer: kvLayer, batch: batch, kv: kv)
+        profile?.lap(.attention)
         let attention = scratch.attention.pointer   // [tokenCount, headCount * headSize]
         let projection = scratch.projection.pointer
         pool.linear(projection, yStride: hiddenSize, attention, xStride: headCount * headSize, weights.output,
                     tokenCount: tokenCount)
         for i in 0..<(tokenCount * hiddenSize) { hidden[i] += projection[i] }
+        profile?.lap(.attentionOutput)
     }
 
     /// attention [tokenCount, headCount * headSize] from the queries in qkv and the paged cache, flash-attention

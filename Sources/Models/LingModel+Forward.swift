@@ -12,6 +12,7 @@ extension LingModel {
     /// `forward` without the copy: the logits and hidden states stay in the model's scratch until its next pass.
     public func forwardInScratch(_ batch: ForwardBatch, kv: KVStorage) throws(ModelError) -> ForwardView {
         try validate(batch, kv: kv, layerCount: config.layerCount)
+        profile?.beginPass()
         let tokenCount = batch.tokenCount
         prepare(batch, kv: kv)
         let hiddenSize = config.hiddenSize
@@ -19,6 +20,7 @@ extension LingModel {
         for t in 0..<tokenCount {
             Kernels.rowToF32(hidden + t * hiddenSize, weights.embedding, row: Int(batch.tokenIds[t]))
         }
+        profile?.lap(.embedding)
         for (index, layer) in weights.layers.enumerated() {
             runLayer(layer, index: index, kvLayer: index, batch: batch, kv: kv)
         }
@@ -28,6 +30,7 @@ extension LingModel {
                 rmsNorm(normed + t * hiddenSize, hidden + t * hiddenSize, w.baseAddress!, count: hiddenSize)
             }
         }
+        profile?.lap(.norms)
         return output(batch, finalHidden: normed)
     }
 
@@ -52,6 +55,7 @@ extension LingModel {
         guard mainHidden.count == tokenCount * hiddenSize else {
             throw ModelError("forwardMTP: hidden has \(mainHidden.count) floats, expected tokenCount x hiddenSize = \(tokenCount * hiddenSize)")
         }
+        profile?.beginPass()
         prepare(batch, kv: kv)
         let input = scratch.mtpInput.pointer   // [tokenCount, 2 * hiddenSize]: enorm(embedding) | hnorm(hidden)
         let embedding = scratch.normed.pointer
@@ -145,6 +149,7 @@ extension LingModel {
         if rows > 0 {
             pool.linear(logits, yStride: vocab, input, xStride: hiddenSize, weights.lmHead, tokenCount: rows)
         }
+        profile?.lap(.lmHead)
         let hidden = UnsafeBufferPointer(start: finalHidden, count: batch.returnsHidden ? batch.tokenCount * hiddenSize : 0)
         return ForwardView(logits: UnsafeMutableBufferPointer(start: logits, count: rows * vocab), vocabSize: vocab,
                            hidden: hidden)
@@ -162,14 +167,18 @@ extension LingModel {
                 rmsNorm(normed + t * hiddenSize, hidden + t * hiddenSize, w.baseAddress!, count: hiddenSize)
             }
         }
+        profile?.lap(.norms)
         let projection = scratch.projection.pointer
         switch layer.feedForward {
         case .dense(let mlp):
             swiGLU(mlp, input: normed, output: projection, tokenCount: tokenCount)
+            for i in 0..<(tokenCount * hiddenSize) { hidden[i] += projection[i] }
+            profile?.lap(.denseMLP)
         case .moe(let moe):
             mixtureOfExperts(moe, layer: index, input: normed, output: projection, tokenCount: tokenCount)
+            for i in 0..<(tokenCount * hiddenSize) { hidden[i] += projection[i] }
+            profile?.lap(.combine)
         }
-        for i in 0..<(tokenCount * hiddenSize) { hidden[i] += projection[i] }
     }
 
     /// output = down(silu(gate(x)) * up(x)) over the pool; x, output: [tokenCount, hiddenSize].

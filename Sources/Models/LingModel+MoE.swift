@@ -24,6 +24,7 @@ extension LingModel {
                             Array(UnsafeBufferPointer(start: routeWeights, count: tokenCount * k)))
         }
 
+        profile?.lap(.router)
         // Group assignment rows (t * k + j) by expert, in token order (counting sort).
         let offsets = scratch.groupOffsets.pointer
         let rows = scratch.groupRows.pointer
@@ -46,6 +47,7 @@ extension LingModel {
                            groups: ExpertGroups(expertCount: expertCount, expertsPerToken: k, groupOffsets: offsets,
                                                 groupRows: rows),
                            output: expertOutput)
+        profile?.lap(.experts)
         // Combine in a fixed order (k = 0..<K per token) so a token's result never depends on its batch.
         output.initialize(repeating: 0, count: tokenCount * hiddenSize)
         for t in 0..<tokenCount {

@@ -36,6 +36,8 @@ public final class LingModel: @unchecked Sendable {
     /// Called per MoE layer with (layer index, expert ids [tokenCount, K], weights [tokenCount, K]) when set.
     /// Debugging and tests only (it allocates).
     public var routingObserver: ((Int, [Int32], [Float]) -> Void)?
+    /// Per-part wall time of every pass when set (`ling-serve bench --profile`).
+    public var profile: ForwardProfile?
 
     let weights: LingWeights
     let rope: RotaryEmbedding

@@ -39,6 +39,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("skip-limits"), help: "Do not measure the machine's bandwidth and sgemm limits (faster A/B runs).")
     var skipLimits = false
 
+    @Flag(help: "Also print each part's share of the decode step (wall time per part, summed over the steps).")
+    var profile = false
+
     @Flag(help: "Print the figures as one JSON object.")
     var json = false
 
@@ -97,12 +100,15 @@ struct BenchCommand: ParsableCommand {
         let afterPrefill = experts.workerStats
 
         var next = (0..<streams).map { [Int32(greedyArgmax(out.row($0)))] }
+        let decodeProfile = profile ? ForwardProfile() : nil
+        model.profile = decodeProfile
         let decodeStart = DispatchTime.now().uptimeNanoseconds
         for step in 0..<decodeTokens {
             out = try model.forward(batch(next, start: promptTokens + step), kv: kv)
             next = (0..<streams).map { [Int32(greedyArgmax(out.row($0)))] }
         }
         let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
+        model.profile = nil
         let afterDecode = experts.workerStats
 
         // FLOPs of the prefill: matmuls per token, causal attention (QK^T and PV), one lm_head row per stream.
@@ -166,6 +172,15 @@ struct BenchCommand: ParsableCommand {
             }
         }
         print(decodeLine)
+        if let decodeProfile, decodeProfile.passCount > 0 {
+            let steps = Double(decodeProfile.passCount)
+            let total = decodeProfile.seconds.reduce(0, +)
+            print(String(format: "decode step by part (ms/step, share of the %.2f ms the parts add up to):", 1000 * total / steps))
+            for part in ForwardProfile.Part.allCases where decodeProfile.seconds[part.rawValue] > 0 {
+                let s = decodeProfile.seconds[part.rawValue]
+                print(String(format: "  %-42@ %7.3f ms  %5.1f%%", part.name, 1000 * s / steps, 100 * s / total))
+            }
+        }
         print("expert workers, prefill: " + prefillWorkers.text)
         print("expert workers, decode:  " + decodeWorkers.text)
         print(String(format: "rss: %.2f GiB (checkpoint files %.2f GiB, mapped in place)", Double(rss) / Double(1 << 30),
