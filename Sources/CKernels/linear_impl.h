@@ -102,12 +102,15 @@ LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStr
         for (int t = 0; t < T; t++) y[t * yStride + o + r] = V_HSUM(acc[r][t]);
 }
 
-/// T == 1: the tile's arithmetic (one accumulator per row, the same VDPBF16PS sequence), each row walked to its end
-/// before the next. Rows are contiguous, so the weights are read in address order, the one stream the hardware
-/// prefetcher follows at full speed (R rows interleaved 4 KiB apart read at 30 GB/s where one stream reads 42, Zen 5,
-/// 2 threads); out-of-order execution overlaps a row's dependent chain with the next row's loads.
-LK_AI void LK_NAME(gemv_tile)(float *y, const float *x, const LK_NAME(matrix) *m, const lk_dtype dtype, int64_t o,
-                              const int R, const int PF, LK_NAME(prefetch) ahead, int64_t k) {
+/// The tile's arithmetic (one accumulator per output, the same VDPBF16PS sequence), each row walked to its end
+/// before the next: the GEMV (T = 1) path, where the weights stream from memory once. (For a few tokens, T > 1, the
+/// row-by-token register tile wins: it loads each x vector once for R rows.) Rows are contiguous, so
+/// the weights are read in address order, the one stream the hardware prefetcher follows at full speed (R rows
+/// interleaved 4 KiB apart read at 30 GB/s where one stream reads 42, Zen 5, 2 threads); the T tokens' chains and
+/// out-of-order execution across rows hide the FMA latency.
+LK_AI void LK_NAME(rows_tile)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
+                              const lk_dtype dtype, int64_t o, const int R, const int T, const int PF,
+                              LK_NAME(prefetch) ahead, int64_t k) {
     (void)dtype;
     const int STEP = 2 * LANES;
     const int64_t inSize = m->inSize;
@@ -116,20 +119,26 @@ LK_AI void LK_NAME(gemv_tile)(float *y, const float *x, const LK_NAME(matrix) *m
     for (int r = 0; r < R; r++) {
         const uint16_t *row = w + (o + r) * inSize;
         const char *pf = ahead.base + (k + r) * inSize * ahead.elementSize;
-        VEC acc = V_ZERO();
+        VEC acc[GEMM_TOKENS > 1 ? GEMM_TOKENS : 1];
+        for (int t = 0; t < T; t++) acc[t] = V_ZERO();
         for (int64_t i = 0; i < full; i += STEP) {
             if (PF == 3) __builtin_prefetch(pf + i * ahead.elementSize, 0, 3);
             else if (PF > 0) __builtin_prefetch(pf + i * ahead.elementSize, 0, 2);
-            const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + i / 2));
-            acc = _mm512_dpbf16_ps(acc, xv, (__m512bh)_mm512_loadu_si512((const void *)(row + i)));
+            const __m512bh wv = (__m512bh)_mm512_loadu_si512((const void *)(row + i));
+            for (int t = 0; t < T; t++) {
+                const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + t * xStride + i / 2));
+                acc[t] = _mm512_dpbf16_ps(acc[t], xv, wv);
+            }
         }
         if (full < inSize) {
             const __mmask32 valid = (__mmask32)((1ull << (inSize - full)) - 1);
             const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(valid, row + full);
-            const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + full / 2));
-            acc = _mm512_dpbf16_ps(acc, xv, wv);
+            for (int t = 0; t < T; t++) {
+                const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + t * xStride + full / 2));
+                acc[t] = _mm512_dpbf16_ps(acc[t], xv, wv);
+            }
         }
-        y[o + r] = V_HSUM(acc);
+        for (int t = 0; t < T; t++) y[t * yStride + o + r] = V_HSUM(acc[t]);
     }
 }
 #else
@@ -188,19 +197,23 @@ LK_AI void LK_NAME(tile)(float *y, int64_t yStride, const float *x, int64_t xStr
         for (int t = 0; t < T; t++) y[t * yStride + o + r] = V_HSUM(acc[r][t]);
 }
 
-/// T == 1: the tile's arithmetic (one accumulator per row, the same FMA sequence and tail), each row walked to its
-/// end before the next. Rows are contiguous, so the weights are read in address order, the one stream the hardware
-/// prefetcher follows at full speed (R rows interleaved 4 KiB apart read at 30 GB/s where one stream reads 42, Zen 5,
-/// 2 threads); out-of-order execution overlaps a row's dependent chain with the next row's loads.
-LK_AI void LK_NAME(gemv_tile)(float *y, const float *x, const LK_NAME(matrix) *m, const lk_dtype dtype, int64_t o,
-                              const int R, const int PF, LK_NAME(prefetch) ahead, int64_t k) {
+/// The tile's arithmetic (one accumulator per output, the same FMA sequence and tail), each row walked to its end
+/// before the next: the GEMV (T = 1) path, where the weights stream from memory once. (For a few tokens, T > 1, the
+/// row-by-token register tile wins: it loads each x vector once for R rows.) Rows are contiguous, so
+/// the weights are read in address order, the one stream the hardware prefetcher follows at full speed (R rows
+/// interleaved 4 KiB apart read at 30 GB/s where one stream reads 42, Zen 5, 2 threads); the T tokens' chains and
+/// out-of-order execution across rows hide the FMA latency.
+LK_AI void LK_NAME(rows_tile)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
+                              const lk_dtype dtype, int64_t o, const int R, const int T, const int PF,
+                              LK_NAME(prefetch) ahead, int64_t k) {
     const int64_t inSize = m->inSize;
     const int64_t full = inSize - inSize % LANES;
     const int64_t chunk = dtype == LK_DTYPE_FP8_E4M3 ? m->blockCols : (full > 0 ? full : 1);
     const int64_t lineElements = 64 / ahead.elementSize;
     for (int r = 0; r < R; r++) {
         const char *pf = ahead.base + (k + r) * inSize * ahead.elementSize;
-        VEC acc = V_ZERO();
+        VEC acc[GEMM_TOKENS > 1 ? GEMM_TOKENS : 1];
+        for (int t = 0; t < T; t++) acc[t] = V_ZERO();
         for (int64_t c0 = 0; c0 < full; c0 += chunk) {
             const int64_t c1 = c0 + chunk < full ? c0 + chunk : full;
             VEC scale = V_SET1(1.0f);
@@ -213,22 +226,25 @@ LK_AI void LK_NAME(gemv_tile)(float *y, const float *x, const LK_NAME(matrix) *m
                 }
                 VEC wv = LK_NAME(load_w)(m->w, dtype, (o + r) * inSize + i);
                 if (dtype == LK_DTYPE_FP8_E4M3) wv = V_MUL(wv, scale);
-                acc = V_FMA(V_LOADU(x + i), wv, acc);
+                for (int t = 0; t < T; t++) acc[t] = V_FMA(V_LOADU(x + t * xStride + i), wv, acc[t]);
             }
         }
         if (full < inSize) {  // zero-padded last vector
             const int n = (int)(inSize - full);
-            float wTail[LANES], xTail[LANES];
+            float wTail[LANES];
             float scale = 1;
             if (dtype == LK_DTYPE_FP8_E4M3) scale = m->scaleInv[((o + r) / m->blockRows) * m->scaleCols + full / m->blockCols];
             for (int j = 0; j < LANES; j++) {
                 float v = j < n ? lk_scalar_weight(m->w, dtype, (o + r) * inSize + full + j) : 0.0f;
                 wTail[j] = dtype == LK_DTYPE_FP8_E4M3 ? v * scale : v;
-                xTail[j] = j < n ? x[full + j] : 0.0f;
             }
-            acc = V_FMA(V_LOADU(xTail), V_LOADU(wTail), acc);
+            for (int t = 0; t < T; t++) {
+                float xTail[LANES];
+                for (int j = 0; j < LANES; j++) xTail[j] = j < n ? x[t * xStride + full + j] : 0.0f;
+                acc[t] = V_FMA(V_LOADU(xTail), V_LOADU(wTail), acc[t]);
+            }
         }
-        y[o + r] = V_HSUM(acc);
+        for (int t = 0; t < T; t++) y[t * yStride + o + r] = V_HSUM(acc[t]);
     }
 }
 #endif
@@ -237,16 +253,16 @@ LK_AI void LK_NAME(gemv_tile)(float *y, const float *x, const LK_NAME(matrix) *m
 /// single rows.
 LK_AI void LK_NAME(row_tiles)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
                               const lk_dtype dtype, int64_t p0, int64_t p1, int64_t t, const int R, const int T,
-                              const int PF, LK_NAME(prefetch) ahead) {
+                              const int PF, LK_NAME(prefetch) ahead, const int ROWWISE) {
     float *yt = y + t * yStride;
     const float *xt = x + t * xStride;
     int64_t o = p0;
-    if (T == 1) {  // GEMV: rows in address order
+    if (ROWWISE) {  // weights streamed once: rows in address order
         if (PF > 0)
             for (; o + R <= p1 && o - p0 + R <= ahead.rowCount; o += R)
-                LK_NAME(gemv_tile)(yt, xt, m, dtype, o, R, PF, ahead, o - p0);
-        for (; o + R <= p1; o += R) LK_NAME(gemv_tile)(yt, xt, m, dtype, o, R, 0, ahead, 0);
-        for (; o < p1; o++) LK_NAME(gemv_tile)(yt, xt, m, dtype, o, 1, 0, ahead, 0);
+                LK_NAME(rows_tile)(yt, yStride, xt, xStride, m, dtype, o, R, T, PF, ahead, o - p0);
+        for (; o + R <= p1; o += R) LK_NAME(rows_tile)(yt, yStride, xt, xStride, m, dtype, o, R, T, 0, ahead, 0);
+        for (; o < p1; o++) LK_NAME(rows_tile)(yt, yStride, xt, xStride, m, dtype, o, 1, T, 0, ahead, 0);
         return;
     }
     if (PF > 0)
@@ -260,22 +276,22 @@ LK_AI void LK_NAME(row_tiles)(float *y, int64_t yStride, const float *x, int64_t
 /// carries the prefetch.
 LK_AI void LK_NAME(token_tiles)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
                                 const lk_dtype dtype, int64_t p0, int64_t p1, int64_t tokenCount, const int PF,
-                                int64_t pfTile, LK_NAME(prefetch) ahead) {
+                                int64_t pfTile, LK_NAME(prefetch) ahead, const int ROWWISE) {
     int64_t t = 0;
     for (; t + GEMM_TOKENS <= tokenCount; t += GEMM_TOKENS) {
         if (PF > 0 && t == pfTile)
-            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, GEMM_TOKENS, PF, ahead);
+            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, GEMM_TOKENS, PF, ahead, ROWWISE);
         else
-            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, GEMM_TOKENS, 0, ahead);
+            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, GEMM_TOKENS, 0, ahead, ROWWISE);
     }
     switch (tokenCount - t) {
 #define LK_TAIL_CASE(k) \
     case k: \
         if (k < GEMM_TOKENS) { \
             if (PF > 0 && t == pfTile) \
-                LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, k, PF, ahead); \
+                LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, k, PF, ahead, ROWWISE); \
             else \
-                LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, k, 0, ahead); \
+                LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, t, GEMM_ROWS, k, 0, ahead, ROWWISE); \
         } \
         break;
         LK_TAIL_CASE(1)
@@ -302,9 +318,9 @@ LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStri
         if (shortRows) {  // two tiles ahead; stops two tiles before rowEnd, so no line past the range is fetched
             const LK_NAME(prefetch) ahead = {(const char *)m->w + (rowBegin + 2 * GEMV_ROWS) * rowBytes,
                                              rowEnd - rowBegin - 2 * GEMV_ROWS, elementSize};
-            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, rowBegin, rowEnd, 0, GEMV_ROWS, 1, 3, ahead);
+            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, rowBegin, rowEnd, 0, GEMV_ROWS, 1, 3, ahead, 1);
         } else {
-            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, rowBegin, rowEnd, 0, GEMV_ROWS, 1, 0, none);
+            LK_NAME(row_tiles)(y, yStride, x, xStride, m, dtype, rowBegin, rowEnd, 0, GEMV_ROWS, 1, 0, none, 1);
         }
         return;
     }
@@ -320,15 +336,15 @@ LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStri
             const LK_NAME(prefetch) ahead = {(const char *)m->w + (p0 + 2 * GEMM_ROWS) * rowBytes,
                                              p1 - p0 - 2 * GEMM_ROWS, elementSize};
             if (shortRows)
-                LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 3, 0, ahead);
+                LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 3, 0, ahead, 0);
             else
-                LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 0, 0, none);
+                LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 0, 0, none, 0);
         } else {
             // The first token tile reads the panel from memory, the others from L2; the second one also brings the
             // next panel into L2, so the next first pass does not wait on memory.
             const LK_NAME(prefetch) next = {(const char *)m->w + p1 * rowBytes,
                                             rowEnd - p1 < panelRows ? rowEnd - p1 : panelRows, elementSize};
-            LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 2, GEMM_TOKENS, next);
+            LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 2, GEMM_TOKENS, next, 0);
         }
     }
 }
