@@ -10,9 +10,11 @@ log=$(mktemp)
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -f "$log"' EXIT
 url=""
-for _ in $(seq 1 100); do
+# Up to 60 s: loading takes well under a second on an idle machine, but CI's two cores may be busy.
+for _ in $(seq 1 600); do
     url=$(grep -o 'http://[^ ]*/v1' "$log" | head -n 1)
     [ -n "$url" ] && break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
 done
 passed=0; failed=0
