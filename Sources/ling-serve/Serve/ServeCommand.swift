@@ -255,6 +255,7 @@ struct ServerLaunch {
         httpConfiguration.idleTimeout = settings.idleTimeout
         httpConfiguration.tlsCertificatePath = settings.tlsCert
         httpConfiguration.tlsKeyPath = settings.tlsKey
+        httpConfiguration.errorBody = ErrorResponse.httpLayerBody
         let server = HTTPServer(configuration: httpConfiguration, handler: APIHTTPHandler(
                 server: api, sseKeepAliveSeconds: settings.sseKeepalive,
                 accessLog: AccessLog(includeProbes: log.minimum.rawValue <= ServerLog.Level.debug.rawValue) { log.access($0) }))
