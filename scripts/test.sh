@@ -39,3 +39,16 @@ if python3 -c "import openai" 2>/dev/null; then
 else
     echo "SKIP scripts/responses-client-check.py: pip install openai"
 fi
+# The real agents, from the PyPI wheels that ship their binaries (.ci/run installs them), each finishing a one-line
+# task against `ling-serve serve` on the bundled model: Codex (`codex exec`, Responses API) and Claude Code
+# (`claude -p`, Messages API). Skipped with a note only when a wheel does not import.
+if python3 -c "import codex_cli_bin" 2>/dev/null; then
+    scripts/agent-codex-check.sh .build/release/ling-serve
+else
+    echo "SKIP scripts/agent-codex-check.sh: pip install openai-codex-cli-bin"
+fi
+if python3 -c "import claude_agent_sdk" 2>/dev/null; then
+    scripts/agent-claude-check.sh .build/release/ling-serve
+else
+    echo "SKIP scripts/agent-claude-check.sh: pip install claude-agent-sdk"
+fi

@@ -17,6 +17,9 @@ public struct APIServerConfiguration: Sendable {
     public var defaultTemperature: Double
     public var defaultTopP: Double
     public var defaultRepetitionPenalty: Double
+    /// `--default-seed`: the sampling seed when the request gives none (Responses and Messages have no `seed`
+    /// field); nil = each request seeds from the system's entropy.
+    public var defaultSeed: UInt64?
     /// `/v1/responses`: seconds of silence before `response.in_progress` is repeated as a keep-alive (0 = never).
     public var responsesKeepAliveSeconds: Double = 15
     /// `/v1/responses` store for `previous_response_id` (`--responses-store`): entries (0 = off), text bytes, age.
@@ -32,7 +35,7 @@ public struct APIServerConfiguration: Sendable {
     public init(
         model: ModelCard, systemFingerprint: String, limits: RequestLimits = RequestLimits(), apiKeys: [String] = [],
         metricsWithoutAuth: Bool = false, maxOutputTokens: Int? = nil, defaultTemperature: Double = 1,
-        defaultTopP: Double = 1, defaultRepetitionPenalty: Double = 1, strictModelNames: Bool = false,
+        defaultTopP: Double = 1, defaultRepetitionPenalty: Double = 1, defaultSeed: UInt64? = nil, strictModelNames: Bool = false,
         messagesPingSeconds: Double = 15
     ) {
         self.strictModelNames = strictModelNames
@@ -46,6 +49,7 @@ public struct APIServerConfiguration: Sendable {
         self.defaultTemperature = defaultTemperature
         self.defaultTopP = defaultTopP
         self.defaultRepetitionPenalty = defaultRepetitionPenalty
+        self.defaultSeed = defaultSeed
     }
 }
 
@@ -260,7 +264,7 @@ public struct APIServer: Sendable {
             repetitionPenalty: options.repetitionPenalty ?? configuration.defaultRepetitionPenalty,
             presencePenalty: options.presencePenalty, frequencyPenalty: options.frequencyPenalty,
             logitBias: options.logitBias.map { SamplingConfig.TokenBias(tokenId: $0.tokenId, bias: $0.bias) },
-            seed: options.seed)
+            seed: options.seed ?? configuration.defaultSeed)
     }
 
     /// Submits and maps a refusal to its error (429 with `Retry-After`, or the backend's status).

@@ -1,3 +1,4 @@
+import HTTP
 import OpenAIAPI
 
 /// The one place where an `APIError` becomes a status, headers and body (§3, §4).
@@ -26,6 +27,20 @@ public enum ErrorResponse {
         await sink.respond(
             status: status, headers: headers,
             body: MessagesEncoding.errorBody(type: type, message: error.message, requestID: requestID))
+    }
+
+    /// The body of an error the HTTP layer answers before routing (400 malformed, 408, 413, 414, 431, …), for
+    /// `HTTPServerConfiguration.errorBody`: Anthropic's shape (`agent-protocols.md` §3.10, type from the status)
+    /// when the request's target is a Messages path, else OpenAI's.
+    @Sendable public static func httpLayerBody(_ info: HTTPErrorInfo) -> [UInt8] {
+        guard let target = info.target, Router.usesAnthropicErrors(path: Router.path(of: target)) else {
+            return HTTPErrorBody.openAI(info)
+        }
+        let type = APIError(
+            status: info.status, type: info.type, code: info.code, param: nil, message: info.message,
+            retryAfterSeconds: nil
+        ).anthropic.type
+        return MessagesEncoding.errorBody(type: type, message: info.message, requestID: nil)
     }
 
     /// The in-stream error event after SSE headers were sent (§6.10).

@@ -190,7 +190,7 @@ final class Connection: @unchecked Sendable {
             case .error(let error):
                 sendError(HTTPErrorInfo(
                     status: error.status, message: error.message,
-                    type: "invalid_request_error", code: error.code))
+                    type: "invalid_request_error", code: error.code, target: parser.requestTarget))
             case .request(let request):
                 dispatch(request)
             }
@@ -516,7 +516,7 @@ final class Connection: @unchecked Sendable {
         case (.headerTimeout, .awaitingRequest):
             sendError(HTTPErrorInfo(
                 status: 408, message: "request not received within \(configuration.headerTimeout) s",
-                type: "invalid_request_error", code: "request_timeout"))
+                type: "invalid_request_error", code: "request_timeout", target: parser.requestTarget))
         case (.idleClose, .awaitingRequest), (.lingerClose, .lingering), (.lingerClose, .closing):
             close()
         default:

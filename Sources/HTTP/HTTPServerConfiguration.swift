@@ -72,6 +72,18 @@ public struct HTTPErrorInfo: Sendable, Equatable {
     public var type: String
     /// OpenAI error `code`, e.g. `request_too_large`, `headers_too_large`, `invalid_request`, `request_timeout`.
     public var code: String
+    /// The request target (path and query) of the request at fault, when its request line was read (or, for a
+    /// request line over a limit, its start): lets a renderer answer in the error shape of the API the path belongs
+    /// to. Nil when unknown (over-capacity 503, a timeout between requests, a line without a target).
+    public var target: String?
+
+    public init(status: Int, message: String, type: String, code: String, target: String? = nil) {
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.target = target
+    }
 }
 
 /// Renderers for `HTTPServerConfiguration.errorBody`.

@@ -94,6 +94,18 @@ struct RequestParser {
         }
     }
 
+    /// The target of the request being received or that failed: the parsed request line's, or for a failure in the
+    /// request line (too long, malformed), the origin-form target after its method (at most 1,024 bytes). Nil
+    /// between requests and when no target was seen.
+    var requestTarget: String? {
+        switch state {
+        case .failed: return failedTarget
+        case .requestLine: return nil
+        default: return head.target.isEmpty ? nil : head.target
+        }
+    }
+    private var failedTarget: String?
+
     /// Appends received bytes; call `next()` until it returns nil.
     mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         if readIndex > 0 && (readIndex == buffer.count || readIndex >= 64 * 1024) {
@@ -123,7 +135,9 @@ struct RequestParser {
                     return fail(HTTPParserError(status: 414, message: "request line exceeds \(limits.maxTargetSize + 64) bytes (request target limit \(limits.maxTargetSize))", code: "uri_too_long"))
                 case .line(let range):
                     if range.isEmpty { continue }  // RFC 9112 §2.2: ignore empty lines before the request line
-                    if let error = parseRequestLine(range) { return fail(error) }
+                    if let error = parseRequestLine(range) {
+                        return fail(error, target: partialTarget(in: range))
+                    }
                     state = .headers
                 }
             case .headers, .trailers:
@@ -385,13 +399,33 @@ struct RequestParser {
         return .request(request)
     }
 
-    private mutating func fail(_ error: HTTPParserError) -> RequestParserEvent {
+    /// `target`: the failed request line's (when it was read whole); otherwise the parsed one's, or the start of the
+    /// unfinished request line's.
+    private mutating func fail(_ error: HTTPParserError, target: String?? = .none) -> RequestParserEvent {
+        if let target {
+            failedTarget = target
+        } else if case .requestLine = state {
+            failedTarget = partialTarget(in: readIndex..<buffer.count)
+        } else {
+            failedTarget = requestTarget
+        }
         state = .failed
         buffer = []
         body = []
         readIndex = 0
         scanIndex = 0
         return .error(error)
+    }
+
+    /// The origin-form target after the method in `range` (a request line, whole or its start), cut at 1,024
+    /// bytes; nil when there is no space in the first 64 KiB, or the target does not start with `/`.
+    private func partialTarget(in range: Range<Int>) -> String? {
+        let end = min(range.upperBound, range.lowerBound + 64 * 1024)
+        guard let space = buffer[range.lowerBound..<end].firstIndex(of: 0x20), space + 1 < end, buffer[space + 1] == 0x2F
+        else { return nil }
+        var stop = space + 1
+        while stop < end && stop - space <= 1024 && buffer[stop] > 0x20 && buffer[stop] < 0x7F { stop += 1 }
+        return String(decoding: buffer[space + 1..<stop], as: UTF8.self)
     }
 
     static func headersTooLarge(_ limits: HTTPParserLimits) -> HTTPParserError {

@@ -35,6 +35,38 @@ struct APIServerChatTests {
         #expect(submitted.stopTokenIds == [5] && submitted.eosTokenIds == [256, 257])
     }
 
+    @Test("Server defaults (--default-temperature, --default-seed) apply on every API when the request omits them")
+    func serverSamplingDefaults() async throws {
+        let backend = FakeBackend { _ in steps(0, ["ok"], finish: .stopToken) }
+        let server = makeServer(backend: backend) { configuration in
+            configuration.defaultTemperature = 0.7
+            configuration.defaultSeed = 42
+        }
+        let requests: [(String, String)] = [
+            ("/v1/chat/completions", chatBody + "}"),
+            ("/v1/completions", #"{"model":"Ling-mini-2.0","prompt":"hi"}"#),
+            ("/v1/responses", #"{"model":"Ling-mini-2.0","input":"hi"}"#),
+            ("/v1/messages", #"{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#),
+        ]
+        for (path, body) in requests {
+            let sink = RecordingSink()
+            await server.handle(post(path, body), sink: sink)
+            #expect(sink.status == 200, "\(path)")
+        }
+        #expect(backend.submitted.count == 4)
+        for submitted in backend.submitted {
+            #expect(submitted.sampling.seed == 42 && submitted.sampling.temperature == 0.7)
+        }
+        // A request's own values win.
+        let sink = RecordingSink()
+        await server.handle(post("/v1/chat/completions", chatBody + #","seed":7,"temperature":0.2}"#), sink: sink)
+        #expect(backend.submitted.last?.sampling.seed == 7 && backend.submitted.last?.sampling.temperature == 0.2)
+        // Without --default-seed a request without one stays unseeded.
+        let unseeded = FakeBackend { _ in steps(0, ["ok"], finish: .stopToken) }
+        await makeServer(backend: unseeded).handle(post("/v1/chat/completions", chatBody + "}"), sink: RecordingSink())
+        #expect(unseeded.submitted.first?.sampling.seed == nil)
+    }
+
     @Test("Streaming chat with usage: role, content, finish, usage chunk, [DONE]")
     func streaming() async throws {
         let backend = FakeBackend { _ in steps(0, ["Hello", ""], finish: .stopToken) }

@@ -112,8 +112,10 @@ struct SocketHarness {
             clock: { Date().timeIntervalSince1970 },
             makeID: { prefix in prefix + String(counter.wrappingAdd(1, ordering: .relaxed).newValue) },
             constraintCompiler: Self.compiler())
+        var httpConfiguration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
+        httpConfiguration.errorBody = ErrorResponse.httpLayerBody  // as `ling-serve serve` sets it
         http = HTTPServer(
-            configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
+            configuration: httpConfiguration,
             handler: APIHTTPHandler(server: api, sseKeepAliveSeconds: keepAliveSeconds, accessLog: accessLog))
         try http.start()
         guard let port = http.localPort else { throw TestClientError("no port") }

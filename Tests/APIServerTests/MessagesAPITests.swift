@@ -393,6 +393,50 @@ struct MessagesSocketTests {
         #expect(reason == "max_tokens" || reason == "end_turn")
     }
 
+    @Test("Errors of the HTTP layer (413, 431, 414, malformed 400) on Messages paths use Anthropic's body; elsewhere OpenAI's")
+    func httpLayerErrorsUseTheRoutesShape() async throws { try await offCooperativePool { try Self.httpLayerErrorsBody() } }
+
+    static func httpLayerErrorsBody() throws {
+        let harness = try SocketHarness(backend: script(["x"]))
+        defer { harness.stop() }
+        func answer(_ raw: String) throws -> (status: Int, body: JSONValue) {
+            let client = try harness.client()
+            client.send(raw)
+            let response = try client.readResponse()
+            return (response.status, try JSONParser.parse(response.body))
+        }
+        let big = "X-Pad: " + String(repeating: "a", count: 70_000)
+        let cases: [(name: String, request: (String) -> String, status: Int, anthropicType: String, openAICode: String)] = [
+            ("body too large", { "POST \($0) HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 9000000\r\n\r\n" },
+             413, "request_too_large", "request_too_large"),
+            ("headers too large", { "POST \($0) HTTP/1.1\r\nHost: t\r\n\(big)\r\n\r\n" }, 431, "request_too_large", "headers_too_large"),
+            ("malformed Content-Length", { "POST \($0) HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n" },
+             400, "invalid_request_error", "invalid_request"),
+            ("malformed header name", { "POST \($0) HTTP/1.1\r\nHost: t\r\nBad Name: x\r\n\r\n" }, 400, "invalid_request_error", "invalid_request"),
+            ("target too long", { "POST \($0)&q=\(String(repeating: "b", count: 9000)) HTTP/1.1\r\nHost: t\r\n\r\n" },
+             414, "invalid_request_error", "uri_too_long"),
+        ]
+        for item in cases {
+            for path in ["/v1/messages", "/v1/messages?beta=true", "/v1/messages/count_tokens", "/v1/v1/messages"] {
+                let (status, body) = try answer(item.request(path))
+                #expect(status == item.status, "\(item.name) \(path)")
+                #expect(body["type"]?.stringValue == "error", "\(item.name) \(path): \(body)")
+                #expect(body["error"]?["type"]?.stringValue == item.anthropicType, "\(item.name) \(path): \(body)")
+                #expect(body["error"]?["message"]?.stringValue?.isEmpty == false, "\(item.name) \(path)")
+                #expect(body["error"]?["code"] == nil, "\(item.name) \(path): \(body)")
+            }
+            for path in ["/v1/chat/completions", "/v1/responses"] {
+                let (status, body) = try answer(item.request(path))
+                #expect(status == item.status, "\(item.name) \(path)")
+                #expect(body["type"] == nil, "\(item.name) \(path): \(body)")
+                #expect(body["error"]?["code"]?.stringValue == item.openAICode, "\(item.name) \(path): \(body)")
+                #expect(body["error"]?["type"]?.stringValue == "invalid_request_error", "\(item.name) \(path): \(body)")
+            }
+        }
+        // The server still answers after the refused requests.
+        #expect(try harness.send("POST", "/v1/messages", body: #"{"model":"m","max_tokens":2,"messages":[{"role":"user","content":"x"}]}"#).status == 200)
+    }
+
     @Test("A client that disconnects mid-stream frees its request")
     func disconnectFreesTheRequest() async throws { try await offCooperativePool { try Self.disconnectFreesTheRequestBody() } }
 

@@ -233,13 +233,16 @@ func steps(_ choice: Int, _ texts: [String], finish: GenerationFinishReason, eos
 }
 
 func makeServer(
-    backend: FakeBackend, apiKeys: [String] = [], metricsWithoutAuth: Bool = false, maxModelLength: Int = 4096
+    backend: FakeBackend, apiKeys: [String] = [], metricsWithoutAuth: Bool = false, maxModelLength: Int = 4096,
+    configure: (inout APIServerConfiguration) -> Void = { _ in }
 ) -> APIServer {
     let counter = Atomic<Int>(0)
+    var configuration = APIServerConfiguration(
+        model: ModelCard(id: "Ling-mini-2.0", root: "Ling-mini-2.0", created: 1_732_270_000, maxModelLength: maxModelLength),
+        systemFingerprint: "fp_test", apiKeys: apiKeys, metricsWithoutAuth: metricsWithoutAuth)
+    configure(&configuration)
     return APIServer(
-        configuration: APIServerConfiguration(
-            model: ModelCard(id: "Ling-mini-2.0", root: "Ling-mini-2.0", created: 1_732_270_000, maxModelLength: maxModelLength),
-            systemFingerprint: "fp_test", apiKeys: apiKeys, metricsWithoutAuth: metricsWithoutAuth),
+        configuration: configuration,
         backend: backend, codec: FakeCodec(), renderer: FakeRenderer(), clock: { 1_732_270_000.5 },
         makeID: { prefix in
             let value = counter.wrappingAdd(1, ordering: .relaxed).newValue

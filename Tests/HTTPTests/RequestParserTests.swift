@@ -175,6 +175,33 @@ private func describe(_ event: RequestParserEvent) -> String {
             == #"{"error":{"message":"too \"big\"\n","type":"invalid_request_error","param":null,"code":"request_too_large"}}"#)
     }
 
+    /// `requestTarget` names the request at fault, so the API layer can answer in the shape of the route's API.
+    @Test func requestTargetOfAFailedRequest() {
+        func target(_ input: String, limits: HTTPParserLimits = HTTPParserLimits()) -> (String?, String?) {
+            var parser = RequestParser(limits: limits)
+            parser.feed(Array(input.utf8))
+            var last: String?
+            while let event = parser.next() { last = describe(event) }
+            return (last, parser.requestTarget)
+        }
+        // Failed in the headers or on the body size: the parsed request line's target.
+        #expect(target("POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n") == ("error 400", "/v1/messages?beta=true"))
+        var small = HTTPParserLimits()
+        small.maxBodySize = 10
+        #expect(target("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n", limits: small) == ("error 413", "/v1/messages"))
+        // A request line over the limit: the start of its target (cut at 1,024 bytes).
+        let long = "/v1/messages?q=" + String(repeating: "a", count: 9000)
+        let (event, cut) = target("GET \(long) HTTP/1.1\r\n")
+        #expect(event == "error 414")
+        #expect(cut == String(long.prefix(1024)))
+        // A malformed request line whose target can still be read; one without a target.
+        #expect(target("GET /v1/messages HTTP/2.0\r\n") == ("error 505", "/v1/messages"))
+        #expect(target("GARBAGE\r\n") == ("error 400", nil))
+        // Between requests, and after a complete one: none.
+        #expect(target("GET /a HTTP/1.1\r\nHost: x\r\n\r\n").1 == nil)
+        #expect(target("GET /a HTTP/1.1\r\nHost: x\r\n").1 == "/a")
+    }
+
     @Test func dateFormat() {
         #expect(HTTPDate.format(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT")
     }

@@ -61,6 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long) var defaultTemperature: String?
     @Option(name: .long) var defaultTopP: String?
     @Option(name: .long) var defaultRepetitionPenalty: String?
+    @Option(name: .long) var defaultSeed: String?
     @Option(name: .long) var maxBodyBytes: String?
     @Option(name: .long) var maxHeaderBytes: String?
     @Option(name: .long) var maxHeaderCount: String?
@@ -89,7 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("speculative-tokens", speculativeTokens), ("threads", threads), ("expert-parallel", expertParallel),
             ("expert-placement", expertPlacement), ("expert-rebalance-tokens", expertRebalanceTokens), ("pin-workers", pinWorkers), ("max-n", maxN),
             ("default-temperature", defaultTemperature), ("default-top-p", defaultTopP),
-            ("default-repetition-penalty", defaultRepetitionPenalty), ("max-body-bytes", maxBodyBytes),
+            ("default-repetition-penalty", defaultRepetitionPenalty), ("default-seed", defaultSeed), ("max-body-bytes", maxBodyBytes),
             ("max-header-bytes", maxHeaderBytes), ("max-header-count", maxHeaderCount),
             ("max-connections", maxConnections), ("header-timeout", headerTimeout), ("idle-timeout", idleTimeout),
             ("shutdown-timeout", shutdownTimeout), ("sse-keepalive", sseKeepalive), ("log-level", logLevel),
@@ -241,7 +242,8 @@ struct ServerLaunch {
                 model: card, systemFingerprint: "fp_lingserve_\(LingServeVersion.build)", limits: limits, apiKeys: apiKeys,
                 metricsWithoutAuth: settings.openMetrics, maxOutputTokens: settings.maxOutputTokens,
                 defaultTemperature: settings.defaultTemperature, defaultTopP: settings.defaultTopP,
-                defaultRepetitionPenalty: settings.defaultRepetitionPenalty, strictModelNames: settings.strictModelNames),
+                defaultRepetitionPenalty: settings.defaultRepetitionPenalty, defaultSeed: settings.defaultSeed,
+                strictModelNames: settings.strictModelNames),
             backend: backend, codec: codec, renderer: TemplateRenderer(template: template), metrics: metrics,
             health: { healthBox.status }, clock: { Date().timeIntervalSince1970 },
             constraintCompiler: ConstraintCompiler(codec: codec))
@@ -255,6 +257,7 @@ struct ServerLaunch {
         httpConfiguration.idleTimeout = settings.idleTimeout
         httpConfiguration.tlsCertificatePath = settings.tlsCert
         httpConfiguration.tlsKeyPath = settings.tlsKey
+        httpConfiguration.errorBody = ErrorResponse.httpLayerBody
         let server = HTTPServer(configuration: httpConfiguration, handler: APIHTTPHandler(
                 server: api, sseKeepAliveSeconds: settings.sseKeepalive,
                 accessLog: AccessLog(includeProbes: log.minimum.rawValue <= ServerLog.Level.debug.rawValue) { log.access($0) }))

@@ -37,6 +37,7 @@ struct ServeSettings: Sendable, Equatable {
     var defaultTemperature: Double = 1.0
     var defaultTopP: Double = 1.0
     var defaultRepetitionPenalty: Double = 1.0
+    var defaultSeed: UInt64?
     var maxBodyBytes = 8 << 20
     var maxHeaderBytes = 64 << 10
     var maxHeaderCount = 100
@@ -97,6 +98,14 @@ struct ServeSettings: Sendable, Equatable {
         key("default-temperature", "Temperature when a request gives none.", \.defaultTemperature),
         key("default-top-p", "top_p when a request gives none.", \.defaultTopP),
         key("default-repetition-penalty", "repetition_penalty when a request gives none.", \.defaultRepetitionPenalty),
+        Key(name: "default-seed", help: "Sampling seed when a request gives none (the Responses and Messages APIs have no seed field): the same prompt then samples the same output on every run of the same build. Default: none (each request draws from the system's entropy).",
+            apply: { settings, value in
+                let text = value.trimmingCharacters(in: .whitespaces)
+                if text.isEmpty { settings.defaultSeed = nil; return }
+                guard let seed = UInt64(text) else { throw SettingsError("expected a non-negative 64-bit integer, got '\(value)'") }
+                settings.defaultSeed = seed
+            },
+            current: { $0.defaultSeed }),
         key("max-body-bytes", "Largest request body; more gets 413.", \.maxBodyBytes, range: 1...Int.max),
         key("max-header-bytes", "Largest request line + headers; more gets 431.", \.maxHeaderBytes, range: 256...Int.max),
         key("max-header-count", "Most header fields; more gets 431.", \.maxHeaderCount, range: 1...10_000),
@@ -283,6 +292,7 @@ private func jsonLiteral(_ value: Any?) -> String {
     case let text as String: return jsonString(text)
     case let flag as Bool: return flag ? "true" : "false"
     case let number as Int: return String(number)
+    case let number as UInt64: return String(number)
     case let number as Double: return number == number.rounded() ? String(format: "%.1f", number) : String(number)
     case let list as [String]: return "[" + list.map(jsonString).joined(separator: ", ") + "]"
     default: return "null"
