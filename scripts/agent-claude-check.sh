@@ -15,18 +15,11 @@
 # set (Bash, Edit, Read). The server runs with --default-seed (Messages requests carry no seed) so the sampled reply
 # is the same on every run; the task is one whose reply reaches EOS well inside the context.
 set -uo pipefail
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
-# Which seed gives a reply that ends depends on the dot products' bits, which differ between instruction sets (an
-# AVX2 machine sums in another order than an AVX-512 one): the check tries seeds 1..AGENT_CHECK_SEEDS (default 4) in
-# turn and passes on the first turn that passes every check. A broken protocol path fails every seed.
-if [ -z "${AGENT_CHECK_SEED:-}" ]; then
-    for seed in $(seq 1 "${AGENT_CHECK_SEEDS:-4}"); do
-        echo "--- claude check, server --default-seed $seed"
-        AGENT_CHECK_SEED=$seed "$0" "$@" && exit 0
-    done
-    echo "FAIL claude: no seed of 1..${AGENT_CHECK_SEEDS:-4} gave a finished turn"
-    exit 1
-fi
+# shellcheck source=scripts/agent-check-common.sh
+source scripts/agent-check-common.sh
+agent_check_seeds claude "$@"
 binary=${1:-.build/release/ling-serve}
 task="Print hello world in Python."
 claude=$(python3 -c "import claude_agent_sdk, os; print(os.path.join(os.path.dirname(claude_agent_sdk.__file__), '_bundled', 'claude'))") || {
@@ -34,19 +27,7 @@ claude=$(python3 -c "import claude_agent_sdk, os; print(os.path.join(os.path.dir
 mkdir -p .build
 work=$(mktemp -d "$PWD/.build/agent-claude.XXXXXX")
 key=claude-check-key
-"$binary" serve --port 0 --api-key "$key" --default-temperature 1 --default-seed "$AGENT_CHECK_SEED" \
-    --kv-cache-dtype f32 --compute-dtype f32 --speculative off > "$work/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
-url=""
-for _ in $(seq 600); do
-    url=$(grep -o 'http://[^ ]*/v1' "$work/serve.log" | head -n 1)
-    [ -n "$url" ] && break
-    kill -0 $server 2>/dev/null || break
-    sleep 0.2
-done
-passed=0; failed=0
-check() { if eval "$2"; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi; }
+agent_check_serve "$binary" "$key"
 check "server started" '[ -n "$url" ]'
 if [ -z "$url" ]; then cat "$work/serve.log"; echo "$passed passed, $failed failed"; exit 1; fi
 

@@ -17,18 +17,11 @@
 # Two of Codex's prompt sections are turned off because they change on every run and would change the sampled reply:
 # <environment_context> (working directory and today's date) and the skills list (it names the CODEX_HOME path).
 set -uo pipefail
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
-# Which seed gives a reply that ends depends on the dot products' bits, which differ between instruction sets (an
-# AVX2 machine sums in another order than an AVX-512 one): the check tries seeds 1..AGENT_CHECK_SEEDS (default 4) in
-# turn and passes on the first turn that passes every check. A broken protocol path fails every seed.
-if [ -z "${AGENT_CHECK_SEED:-}" ]; then
-    for seed in $(seq 1 "${AGENT_CHECK_SEEDS:-4}"); do
-        echo "--- codex check, server --default-seed $seed"
-        AGENT_CHECK_SEED=$seed "$0" "$@" && exit 0
-    done
-    echo "FAIL codex: no seed of 1..${AGENT_CHECK_SEEDS:-4} gave a finished turn"
-    exit 1
-fi
+# shellcheck source=scripts/agent-check-common.sh
+source scripts/agent-check-common.sh
+agent_check_seeds codex "$@"
 binary=${1:-.build/release/ling-serve}
 task="Print hello world in Python."
 codex=$(python3 -c "import codex_cli_bin, os; print(os.path.join(os.path.dirname(codex_cli_bin.__file__), 'bin', 'codex'))") || {
@@ -37,20 +30,7 @@ mkdir -p .build
 # Not under /tmp: Codex refuses to put its helper links in a temporary directory and prints a warning about it.
 work=$(mktemp -d "$PWD/.build/agent-codex.XXXXXX")
 key=codex-check-key
-"$binary" serve --port 0 --api-key "$key" --max-output-tokens 256 --default-temperature 1 --default-seed "$AGENT_CHECK_SEED" \
-    --kv-cache-dtype f32 --compute-dtype f32 --speculative off \
-    > "$work/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
-url=""
-for _ in $(seq 600); do
-    url=$(grep -o 'http://[^ ]*/v1' "$work/serve.log" | head -n 1)
-    [ -n "$url" ] && break
-    kill -0 $server 2>/dev/null || break
-    sleep 0.2
-done
-passed=0; failed=0
-check() { if eval "$2"; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi; }
+agent_check_serve "$binary" "$key" --max-output-tokens 256
 check "server started" '[ -n "$url" ]'
 if [ -z "$url" ]; then cat "$work/serve.log"; echo "$passed passed, $failed failed"; exit 1; fi
 

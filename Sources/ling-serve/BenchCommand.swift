@@ -178,7 +178,8 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "decode step by part (ms/step, share of the %.2f ms the parts add up to):", 1000 * total / steps))
             for part in ForwardProfile.Part.allCases where decodeProfile.seconds[part.rawValue] > 0 {
                 let s = decodeProfile.seconds[part.rawValue]
-                print(String(format: "  %-42@ %7.3f ms  %5.1f%%", part.name, 1000 * s / steps, 100 * s / total))
+                let name = part.name.padding(toLength: 42, withPad: " ", startingAt: 0)
+                print("  " + name + String(format: " %7.3f ms  %5.1f%%", 1000 * s / steps, 100 * s / total))
             }
         }
         print("expert workers, prefill: " + prefillWorkers.text)
