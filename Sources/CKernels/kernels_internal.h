@@ -146,4 +146,10 @@ void lk_attention_merge_avx2(const lk_attention_rows *rows, const lk_kv_head *kv
 void lk_attention_merge_avx512(const lk_attention_rows *rows, const lk_kv_head *kv, int64_t spanCount,
                                const float *partials, const float *spanMax, const float *spanSum);
 
+// AMX (amx.c): bf16 x bf16 linears on tiles, with their own staging layout.
+int lk_amx_usable(void);
+void lk_bf16_stage_amx(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize);
+void lk_linear_bf16_amx(float *y, int64_t yStride, const float *staged, const void *weights, int64_t tokenCount,
+                        int64_t inSize, int64_t rowBegin, int64_t rowEnd);
+
 #endif

@@ -234,6 +234,15 @@ int lk_bf16_dot_available(lk_dtype dtype) {
            cpuHasBF16Dot();
 }
 
+int lk_bf16_amx_available(lk_dtype dtype, int64_t inSize) {
+#if defined(__x86_64__)
+    return inSize > 0 && inSize % 32 == 0 && lk_bf16_dot_available(dtype) && lk_amx_usable();
+#else
+    (void)dtype; (void)inSize;
+    return 0;
+#endif
+}
+
 #define LK_BF16_DOT_STEP 32  // bf16 elements per VDPBF16PS (the staged rows are padded to it)
 
 int64_t lk_bf16_stage_stride(lk_dtype dtype, int64_t inSize) {
@@ -243,6 +252,9 @@ int64_t lk_bf16_stage_stride(lk_dtype dtype, int64_t inSize) {
 
 void lk_bf16_stage(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize, lk_dtype dtype) {
     const int64_t stride = lk_bf16_stage_stride(dtype, inSize);
+#if defined(__x86_64__)
+    if (lk_bf16_amx_available(dtype, inSize)) return lk_bf16_stage_amx(staged, x, xStride, tokenCount, inSize);
+#endif
     if (lk_bf16_dot_available(dtype)) {
         for (int64_t t = 0; t < tokenCount; t++) {
             uint16_t *row = (uint16_t *)(staged + t * stride);
@@ -264,6 +276,12 @@ void lk_linear(float *y, int64_t yStride, const float *x, int64_t xStride, const
                const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd,
                lk_compute compute) {
     if (tokenCount <= 0 || rowEnd <= rowBegin) return;
+#if defined(__x86_64__)
+    if (compute == LK_COMPUTE_BF16 && lk_bf16_amx_available(dtype, inSize)) {
+        lk_linear_bf16_amx(y, yStride, x, w, tokenCount, inSize, rowBegin, rowEnd);
+        return;
+    }
+#endif
     if (compute == LK_COMPUTE_BF16 && lk_bf16_dot_available(dtype)) {
         lk_linear_bf16_dot_avx512bf16(y, yStride, x, xStride, w, tokenCount, inSize, rowBegin, rowEnd);
         return;

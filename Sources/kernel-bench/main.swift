@@ -1,8 +1,9 @@
 // kernel-bench: lk_linear speed on Ling-mini-2.0 shapes, per ISA and dtype, against this machine's limits.
 // Usage: kernel-bench [--threads N] [--tokens N] [--isa all|avx512|avx2|portable] [--dtype all|bf16|f32|f16|fp8]
-//                     [--compute f32|bf16|all] [--quick] [--shapes NAME,NAME...]
+//                     [--compute f32|bf16|all] [--amx on|off|both] [--quick] [--shapes NAME,NAME...]
 // --compute bf16 rounds the activations to bf16 (timed, as the engine stages them once per linear) and, over bf16
-// weights on a CPU with AVX512-BF16, multiplies with VDPBF16PS.
+// weights on a CPU with AVX512-BF16, multiplies with VDPBF16PS, or on AMX tiles where the CPU has them (--amx off
+// forbids the tiles, both runs each way).
 import CKernels
 import Glibc
 import Tensors
@@ -13,6 +14,7 @@ struct Options {
     var isas: [lk_isa] = [LK_ISA_AVX512, LK_ISA_AVX2, LK_ISA_PORTABLE]
     var dtypes: [lk_dtype] = [LK_DTYPE_BF16, LK_DTYPE_F32]
     var computes: [lk_compute] = [LK_COMPUTE_F32]
+    var amxSettings: [Int32] = [1]  // lk_amx_enable values tried for bf16 compute
     var quick = false
     var shapeNames: Set<String>? = nil  // nil: every shape
 }
@@ -41,6 +43,13 @@ func parseOptions() -> Options? {
             case "all": options.computes = [LK_COMPUTE_F32, LK_COMPUTE_BF16]
             case "f32": options.computes = [LK_COMPUTE_F32]
             case "bf16": options.computes = [LK_COMPUTE_BF16]
+            default: return nil
+            }
+        case "--amx":
+            switch arguments.popFirst() {
+            case "on": options.amxSettings = [1]
+            case "off": options.amxSettings = [0]
+            case "both": options.amxSettings = [1, 0]
             default: return nil
             }
         case "--dtype":
@@ -150,7 +159,7 @@ func format(_ value: Double, _ digits: Int = 1) -> String {
 
 guard let options = parseOptions() else {
     print("usage: kernel-bench [--threads N] [--tokens N] [--isa all|avx512|avx2|portable] "
-        + "[--dtype all|bf16|f32|f16|fp8] [--compute f32|bf16|all] [--quick] [--shapes qkv,lm_head,...]")
+        + "[--dtype all|bf16|f32|f16|fp8] [--compute f32|bf16|all] [--amx on|off|both] [--quick] [--shapes qkv,lm_head,...]")
     exit(2)
 }
 
@@ -176,7 +185,11 @@ for isa in options.isas where isa.rawValue <= lk_detect_isa().rawValue {
     let isaName = String(cString: lk_isa_name(isa))
     for dtype in options.dtypes {
       for compute in options.computes {
-        let mode = compute == LK_COMPUTE_F32 ? "" : lk_bf16_dot_available(dtype) != 0 ? " x bf16 (vdpbf16ps)" : " x bf16"
+       for amx in compute == LK_COMPUTE_BF16 ? options.amxSettings : [1] {
+        lk_amx_enable(amx)
+        let mode = compute == LK_COMPUTE_F32 ? ""
+            : lk_bf16_amx_available(dtype, 2048) != 0 ? " x bf16 (amx)"
+            : lk_bf16_dot_available(dtype) != 0 ? " x bf16 (vdpbf16ps)" : " x bf16"
         print("\n[\(isaName) \(dtypeName(dtype))\(mode)]  shape            GEMV GB/s  of-bw   GEMM(\(options.prefillTokens)) GFLOP/s  of-sgemm")
         for shape in shapes {
             if options.quick && shape.name == "lm_head" { continue }
@@ -199,7 +212,9 @@ for isa in options.isas where isa.rawValue <= lk_detect_isa().rawValue {
             }
             print(line)
         }
+       }
       }
     }
 }
+lk_amx_enable(1)
 lk_force_isa(lk_detect_isa())

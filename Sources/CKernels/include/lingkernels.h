@@ -68,11 +68,20 @@ void lk_linear(float *y, int64_t yStride, const float *x, int64_t xStride, const
 /// Whether bf16-compute linears over `dtype` weights run as bf16 dot products (VDPBF16PS) with the active ISA:
 /// bf16 weights on a CPU with AVX512-BF16. Otherwise they run the f32 kernel on the rounded activations.
 int lk_bf16_dot_available(lk_dtype dtype);
+/// Whether bf16-compute linears over `dtype` weights with rows of `inSize` run on AMX tiles (TDPBF16PS): bf16
+/// weights, inSize a multiple of 32, a CPU with AMX-BF16 whose kernel granted the tile state, not disabled with
+/// lk_amx_enable. The activations are then staged in AMX's layout (same size; see lk_bf16_stage).
+int lk_bf16_amx_available(lk_dtype dtype, int64_t inSize);
+/// Allows (1) or forbids (0) the AMX path process-wide, for tests and benchmarks that compare paths; returns the
+/// previous setting. Like lk_force_isa, never change it while linears run.
+int lk_amx_enable(int enabled);
 /// Row stride, in floats, of activations staged for a bf16-compute linear over `dtype` weights: the rounded bf16
 /// values two to a float slot, zero-padded to a multiple of 32 (dot path), or rounded and widened back to f32.
 int64_t lk_bf16_stage_stride(lk_dtype dtype, int64_t inSize);
 /// Rounds x [tokenCount, inSize] (row stride xStride) to bf16 (nearest even) into
-/// staged [tokenCount, lk_bf16_stage_stride(dtype, inSize)], laid out for lk_linear(..., LK_COMPUTE_BF16).
+/// staged [tokenCount, lk_bf16_stage_stride(dtype, inSize)], laid out for lk_linear(..., LK_COMPUTE_BF16) with the
+/// same tokenCount: row-major bf16 pairs, or, where lk_bf16_amx_available, AMX's token-interleaved layout (which
+/// the kernel addresses by tokenCount alone: pass the staged buffer as a whole, never a row of it).
 void lk_bf16_stage(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize, lk_dtype dtype);
 
 /// Convert n elements of `dtype` (F32, BF16 or F16) starting at element `offset` of `src` to f32
