@@ -52,16 +52,18 @@ public final class LingModel: @unchecked Sendable {
     /// f32 run, bf16 rounds the activations as the reference's native bf16 run does).
     /// directory: a checkpoint folder (config.json + safetensors) or a `bailingmoe2` .gguf file (the first of a
     /// split set).
-    public init(directory: String, threadCount: Int = 2, workerCPUs: [Int]? = nil, compute: ComputeDType = .f32,
+    public init(directory: String, threadCount: Int = 2, workerCPUs: [Int]? = nil, compute setting: ComputeSetting = .f32,
                 progress: LoadProgress = { _, _ in }) throws(ModelError) {
         guard threadCount >= 1 else { throw ModelError("threadCount must be >= 1 (got \(threadCount))") }
         if let workerCPUs, workerCPUs.isEmpty { throw ModelError("workerCPUs must list at least one CPU") }
         self.directory = directory
+        let compute: ComputeDType
         if GGUFCheckpoint.isGGUFPath(directory) {
             let gguf = try GGUFCheckpoint(path: directory)
             progress(gguf.files.count, gguf.files.count)
             config = gguf.config
             generationConfig = GenerationConfig(gguf: gguf.files[0], config: config)
+            compute = setting.resolved(weightDType: Self.matrixDType(gguf.entries))
             weights = try LingWeights(entries: gguf.entries, source: directory, config: config, compute: compute)
             checkpointBytes = gguf.byteCount
             weightFormat = "GGUF (\(gguf.typeSummary))"
@@ -70,6 +72,7 @@ public final class LingModel: @unchecked Sendable {
             config = try ModelConfig.load(directory: directory)
             generationConfig = try GenerationConfig.load(directory: directory, fallback: config)
             let checkpoint = try SafetensorsCheckpoint(directory: directory, progress: progress)
+            compute = setting.resolved(weightDType: Self.matrixDType(checkpoint.entries))
             weights = try LingWeights(checkpoint: checkpoint, config: config, compute: compute)
             checkpointBytes = checkpoint.byteCount
             var counts: [String: Int] = [:]
@@ -82,6 +85,16 @@ public final class LingModel: @unchecked Sendable {
         rope = RotaryEmbedding(config: config)
         pool = workerCPUs.map { ComputePool(pinnedTo: $0) } ?? ComputePool(threadCount: threadCount)
         expertExecutor = LocalExpertExecutor(pool: pool)
+    }
+
+    /// The dtype most of a checkpoint's matrices are stored in (what `ComputeSetting.auto` decides by).
+    static func matrixDType(_ entries: [String: TensorEntry]) -> WeightDType {
+        var counts: [Int: Int] = [:]
+        for entry in entries.values where entry.shape.count == 2 {
+            if let dtype = entry.dtype { counts[dtype.rawValue, default: 0] += 1 }
+        }
+        let most = counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }
+        return most.flatMap { WeightDType(rawValue: $0.key) } ?? .f32
     }
 
     /// Switches the routed experts to expert parallelism over this model's pool (one expert worker per pool

@@ -37,6 +37,11 @@ public enum Kernels {
         lk_bf16_dot_available(lk_dtype(rawValue: UInt32(dtype.rawValue))) != 0
     }
 
+    /// Whether bf16-compute linears over `dtype` weights with rows of `inSize` run on AMX tiles on this CPU.
+    public static func bf16Tiles(for dtype: WeightDType, inSize: Int) -> Bool {
+        lk_bf16_amx_available(lk_dtype(rawValue: UInt32(dtype.rawValue)), Int64(inSize)) != 0
+    }
+
     /// Row `row` of `w` converted to f32: dst[w.columnCount].
     public static func rowToF32(_ dst: UnsafeMutablePointer<Float>, _ w: WeightMatrix, row: Int) {
         if w.dtype == .fp8E4M3, let s = w.fp8Scales {

@@ -38,6 +38,29 @@ public enum ComputeDType: String, Sendable, CaseIterable, CustomStringConvertibl
     public var description: String { rawValue }
 }
 
+/// What a model is asked to compute with (`--compute-dtype`): a ComputeDType, or `auto`, the fastest mode that stays
+/// as close to the reference as PyTorch's own bf16 run: bf16 over bf16 weights on a CPU that multiplies bf16 in
+/// hardware (AVX512-BF16 dot products, AMX tiles), f32 otherwise (f32, f16 or FP8 weights; CPUs without bf16
+/// arithmetic, where rounding the activations would cost accuracy and buy nothing).
+public enum ComputeSetting: String, Sendable, CaseIterable, CustomStringConvertible {
+    case auto
+    case f32
+    case bf16
+
+    public init(_ dtype: ComputeDType) { self = dtype == .bf16 ? .bf16 : .f32 }
+
+    /// The compute dtype for a checkpoint whose matrices are mostly `weightDType`.
+    public func resolved(weightDType: WeightDType) -> ComputeDType {
+        switch self {
+        case .f32: .f32
+        case .bf16: .bf16
+        case .auto: weightDType == .bf16 && Kernels.bf16DotProducts(for: .bf16) ? .bf16 : .f32
+        }
+    }
+
+    public var description: String { rawValue }
+}
+
 /// Block scales of an FP8 E4M3 matrix: w[o, i] = fp8[o, i] * scaleInv[o / blockRows, i / blockColumns].
 public struct FP8BlockScales: @unchecked Sendable {
     /// [ceil(rowCount / blockRows), ceil(columnCount / blockColumns)] f32, row-major (memory-mapped).

@@ -57,7 +57,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let (model, experts) = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads),
-                                  compute: computeOptions.dtype)
+                                  compute: computeOptions.setting)
         let threadCount = model.pool.threadCount
         let config = model.config
         let blockSize = 16
@@ -147,9 +147,9 @@ struct BenchCommand: ParsableCommand {
                 """)
             return
         }
-        print(String(format: "model: %@ (%.2f GiB, %d layers, %d experts, top-%d), %d expert-parallel workers (%d pinned, %@ placement), %d streams, %@ kernels",
+        print(String(format: "model: %@ (%.2f GiB, %d layers, %d experts, top-%d), %d expert-parallel workers (%d pinned, %@ placement), %d streams, %@ kernels, %@ compute",
                      self.model, Double(fileBytes) / Double(1 << 30), config.layerCount, config.expertCount, config.expertsPerToken,
-                     threadCount, afterDecode.filter(\.pinned).count, experts.strategy.rawValue, streams, InstructionSet.active.description))
+                     threadCount, afterDecode.filter(\.pinned).count, experts.strategy.rawValue, streams, InstructionSet.active.description, model.computeDType.description))
         // Limits are left out of the lines when --skip-limits asked not to measure them. A step of several streams
         // reads the union of their experts, which depends on the routing: the per-token byte count and its
         // bandwidth fraction hold for one stream only.
@@ -158,7 +158,9 @@ struct BenchCommand: ParsableCommand {
         if sgemm.isFinite {
             prefillLine += String(format: " = %.0f%% of sgemm (%.1f GFLOP/s)", 100 * prefillFlopsPerSecond / sgemm, sgemm / 1e9)
             // sgemm is the f32 limit; VDPBF16PS does twice the products of an f32 FMA per instruction.
-            if model.computeDType == .bf16 && Kernels.bf16DotProducts(for: .bf16) {
+            if model.computeDType == .bf16 && Kernels.bf16Tiles(for: .bf16, inSize: config.hiddenSize) {
+                prefillLine += " (bf16 compute: AMX tiles, whose limit is 16x sgemm's per core)"
+            } else if model.computeDType == .bf16 && Kernels.bf16DotProducts(for: .bf16) {
                 prefillLine += " (bf16 compute: AVX512-BF16 dot products, whose limit is 2x sgemm)"
             }
         }

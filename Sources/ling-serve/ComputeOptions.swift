@@ -5,14 +5,16 @@ import Tensors
 /// ServeSettings).
 struct ComputeOptions: ParsableArguments {
     @Option(name: .customLong("compute-dtype"),
-            help: "What the linears multiply the weights with: f32 (activations as computed: matches the reference's f32 run to 1e-4) or bf16 (activations rounded to bf16, as PyTorch and llama.cpp run bf16 checkpoints; AVX512-BF16 dot products where the CPU has them).")
-    var computeDtype = ComputeDType.f32.rawValue
+            help: ArgumentHelp(ComputeOptions.help))
+    var computeDtype = ComputeSetting.auto.rawValue
+
+    static let help = "What the linears multiply the weights with: auto (default: bf16 over bf16 weights on a CPU with AVX512-BF16 or AMX, else f32), f32 (activations as computed: matches the reference's f32 run to 1e-4) or bf16 (activations rounded to bf16, as PyTorch and llama.cpp run bf16 checkpoints; AVX512-BF16 dot products or AMX tiles where the CPU has them)."
 
     func validate() throws {
-        guard ComputeDType(rawValue: computeDtype) != nil else {
-            throw ValidationError("--compute-dtype must be one of: " + ComputeDType.allCases.map(\.rawValue).joined(separator: ", "))
+        guard ComputeSetting(rawValue: computeDtype) != nil else {
+            throw ValidationError("--compute-dtype must be one of: " + ComputeSetting.allCases.map(\.rawValue).joined(separator: ", "))
         }
     }
 
-    var dtype: ComputeDType { ComputeDType(rawValue: computeDtype) ?? .f32 }
+    var setting: ComputeSetting { ComputeSetting(rawValue: computeDtype) ?? .auto }
 }

@@ -51,7 +51,7 @@ struct ExpertStatsCommand: ParsableCommand {
 
     func run() throws {
         let (model, experts) = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads),
-                                  compute: computeOptions.dtype)
+                                  compute: computeOptions.setting)
         let ids: [Int]
         if let tokenIds {
             ids = try parseTokenIds(tokenIds)

@@ -92,7 +92,7 @@ struct GenerateCommand: ParsableCommand {
             guard !ids.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
         }
         let model = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads),
-                                  compute: computeOptions.dtype).model
+                                  compute: computeOptions.setting).model
         if speculative == "mtp" {
             guard model.hasMTP else {
                 throw ValidationError("--speculative mtp: \(self.model) has no MTP layer (num_nextn_predict_layers is 0 or absent)")
@@ -244,7 +244,7 @@ func parseTokenIds(_ text: String) throws -> [Int] {
 /// Loads a checkpoint with its expert-parallel workers (pinned compute threads, the calling thread being worker 0),
 /// drawing a progress line on stderr when it is a terminal.
 func loadModel(directory: String, setup: ExpertParallelSetup,
-               compute: ComputeDType) throws -> (model: LingModel, experts: ExpertParallelExecutor) {
+               compute: ComputeSetting) throws -> (model: LingModel, experts: ExpertParallelExecutor) {
     let showProgress = isatty(STDERR_FILENO) != 0
     let start = Date()
     let model = try LingModel(directory: directory, workerCPUs: setup.cpus, compute: compute) { done, total in

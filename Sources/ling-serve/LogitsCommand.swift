@@ -34,7 +34,7 @@ struct LogitsCommand: ParsableCommand {
     func run() throws {
         let ids = try parseTokenIds(tokenIds)
         let model = try loadModel(directory: self.model, setup: try expertOptions.setup(threads: threads),
-                                  compute: computeOptions.dtype).model
+                                  compute: computeOptions.setting).model
         let blockSize = 16
         let blockCount = max(1, (ids.count + blockSize - 1) / blockSize)
         let kv = try model.makeKVStorage(blockCount: blockCount, blockSize: blockSize)

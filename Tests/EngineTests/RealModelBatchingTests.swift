@@ -40,7 +40,7 @@ import Testing
                 scheduler: SchedulerConfiguration(
                     maxBatchedTokenCount: batchTokens, maxRunningSequenceCount: 32, enablePrefixCaching: prefixCaching)),
             makeModel: {
-                let model = try LingModel(directory: path, threadCount: expertWorkers ?? 2, compute: compute)
+                let model = try LingModel(directory: path, threadCount: expertWorkers ?? 2, compute: ComputeSetting(compute))
                 if expertWorkers != nil { model.useExpertParallel(strategy: .balanced, rebalanceInterval: 64) }
                 return try LingStepModel(model: model, kvBlockCount: blockCount, kvBlockSize: blockSize)
             })

@@ -47,7 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long) var maxQueuedTokens: String?
     @Option(name: .long) var kvCacheMemory: String?
     @Option(name: .long) var kvCacheDtype: String?
-    @Option(name: .long, help: "f32 or bf16.") var computeDtype: String?
+    @Option(name: .long, help: "auto (default), f32 or bf16.") var computeDtype: String?
     @Option(name: .long) var blockSize: String?
     @Option(name: .long, help: "true or false.") var enablePrefixCaching: String?
     @Option(name: .long, help: "off or mtp.") var speculative: String?
@@ -197,14 +197,15 @@ struct ServerLaunch {
                 speculativeTokenCount: speculativeTokens, stepObserver: stepObserver),
             makeModel: {
                 let model = try loadModel(directory: directory, setup: expertSetup,
-                                          compute: ComputeDType(rawValue: settings.computeDtype) ?? .f32).model
+                                          compute: ComputeSetting(rawValue: settings.computeDtype) ?? .auto).model
+                log.info("compute: \(model.computeDType) (compute-dtype \(settings.computeDtype); weights \(model.weightFormat))")
                 return try LingStepModel(
                     model: model, kvBlockCount: kvBlockCount, kvBlockSize: blockSize, precision: precision,
                     drafting: speculativeTokens > 0)
             })
         log.info(
             "model loaded: \(config.layerCount) layers, vocab \(config.vocabSize), KV cache \(kvBlockCount) blocks of \(blockSize) "
-                + "(\((kvBlockCount * bytesPerBlock) >> 20) MiB, \(settings.kvCacheDtype)), \(settings.computeDtype) compute, "
+                + "(\((kvBlockCount * bytesPerBlock) >> 20) MiB, \(settings.kvCacheDtype)), compute-dtype \(settings.computeDtype), "
                 + "max model length \(maxModelLength), "
                 + "\(expertSetup.workerCount) expert-parallel workers on CPUs \(expertSetup.cpus) (\(settings.expertPlacement) placement)")
 

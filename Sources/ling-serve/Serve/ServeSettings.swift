@@ -23,7 +23,7 @@ struct ServeSettings: Sendable, Equatable {
     var maxQueuedTokens = 1 << 20
     var kvCacheMemory = "2GiB"
     var kvCacheDtype = "f32"
-    var computeDtype = "f32"
+    var computeDtype = "auto"
     var blockSize = 16
     var enablePrefixCaching = true
     var speculative = "off"
@@ -82,7 +82,7 @@ struct ServeSettings: Sendable, Equatable {
         key("max-queued-tokens", "Most prompt + max_tokens tokens waiting; more get 429.", \.maxQueuedTokens, range: 1...Int.max),
         key("kv-cache-memory", "Memory for the paged KV cache, e.g. 2GiB, 512MiB, or a fraction of free RAM like 0.3.", \.kvCacheMemory),
         key("kv-cache-dtype", "KV cache element type: f32 or bf16.", \.kvCacheDtype, choices: ["f32", "bf16"]),
-        key("compute-dtype", "What the linears multiply the weights with: f32 (exact against the reference's f32 run) or bf16 (activations rounded to bf16 as PyTorch and llama.cpp run bf16 checkpoints; AVX512-BF16 dot products where the CPU has them: about 1.8x the matrix throughput for prefill and large batches).", \.computeDtype, choices: ["f32", "bf16"]),
+        key("compute-dtype", "What the linears multiply the weights with: auto (bf16 over bf16 weights on a CPU with AVX512-BF16 or AMX, else f32), f32 (exact against the reference's f32 run) or bf16 (activations rounded to bf16 as PyTorch and llama.cpp run bf16 checkpoints; AVX512-BF16 dot products, or AMX tiles, where the CPU has them: 3-5x the matrix throughput for prefill and large batches on AMX).", \.computeDtype, choices: ["auto", "f32", "bf16"]),
         key("block-size", "Tokens per KV block.", \.blockSize, range: 1...1024),
         key("enable-prefix-caching", "Reuse the KV blocks of repeated prompt prefixes.", \.enablePrefixCaching),
         key("speculative", "Speculative decoding: off, or mtp (the checkpoint's MTP layer drafts; refused without one).",
