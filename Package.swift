@@ -40,7 +40,8 @@ let package = Package(
         .target(name: "ChatTemplates", dependencies: ["JSON"]),
 
         // ---- network side (no engine imports)
-        .target(name: "HTTP", dependencies: ["COpenSSL"]),
+        .target(name: "CPoll"),  // epoll wrappers (Glibc's Swift module has no <sys/epoll.h>)
+        .target(name: "HTTP", dependencies: ["COpenSSL", "CPoll"]),
         .target(name: "OpenAIAPI", dependencies: ["JSON"]),
         .target(name: "Grammar", dependencies: ["Engine", "JSON"]),  // constrained decoding: JSON schema / tool-call grammars over token bytes
         .target(name: "APIServer", dependencies: ["Engine", "Grammar", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),

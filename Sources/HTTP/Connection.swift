@@ -5,8 +5,9 @@ import Synchronization
 /// One accepted socket: the I/O shell around `RequestParser` and the response encoder.
 ///
 /// Threading: every mutable field below is confined to `queue` (a serial queue per connection); the responder reaches
-/// the connection only through `perform`. Reads and writes are non-blocking, driven by Dispatch read/write sources
-/// on `queue`; a single timer enforces the header, idle and linger deadlines.
+/// the connection only through `perform`. Reads and writes are non-blocking, driven by readiness events from the
+/// process-wide `Poller` (one-shot: re-armed after each event, with what the connection then waits for), handled on
+/// `queue`; a single Dispatch timer enforces the header, idle and linger deadlines.
 ///
 /// Life cycle: awaitingRequest -> handling -> awaitingRequest ... -> closing (flush the last response) ->
 /// lingering (FIN sent, input discarded until EOF or 2 s, so the peer reads the response before any RST) -> closed.
@@ -37,11 +38,6 @@ final class Connection: @unchecked Sendable {
 
     let id: UInt64
     let fd: Int32
-    /// A `dup` of `fd` that only the write source watches. With both sources on one descriptor, libdispatch's
-    /// epoll backend (one shared registration per descriptor number) now and then never delivered the first read
-    /// event of a connection whose descriptor number had just been freed by a closing one: about 1 request in
-    /// 3,000 under bursts of fresh connections sat unread until the header timeout (ConnectionBurstTests).
-    private let writeDescriptor: Int32
     let queue: DispatchQueue
     let remoteAddress: String
     /// Bytes in the output buffer not yet accepted by the kernel (read by responders on other threads).
@@ -56,9 +52,14 @@ final class Connection: @unchecked Sendable {
     private var response = ResponseState()
     private var output: [UInt8] = []  // [pending output bytes], unsent part is output[outputIndex...]
     private var outputIndex = 0
-    private var readSource: DispatchSourceRead?
-    private var writeSource: DispatchSourceWrite?
+    private let poller: Poller
+    /// The poller registration (0 before `start` and after `close`).
+    private var pollToken: UInt64 = 0
+    /// What the kernel registration is armed for; nil while an event is being handled (one-shot: the kernel has
+    /// disarmed it) and before the registration exists.
+    private var armedInterest: Poller.Interest?
     private var timer: DispatchSourceTimer?
+    /// Reading paused (pipelined input over its limit); writing paused (nothing to send, or waiting for buffer space).
     private var readSuspended = false
     private var writeSuspended = true
     private var readWantsWrite = false
@@ -69,13 +70,11 @@ final class Connection: @unchecked Sendable {
     private var deadline: UInt64 = .max
     private var deadlineAction = DeadlineAction.none
     private var timerScheduledAt: UInt64 = .max
-    private var openSourceCount = 0
 
-    init(id: UInt64, fd: Int32, remoteAddress: String, transport: Transport, server: ServerCore) {
+    init(id: UInt64, fd: Int32, remoteAddress: String, transport: Transport, server: ServerCore, poller: Poller) {
         self.id = id
         self.fd = fd
-        let duplicate = dup(fd)
-        self.writeDescriptor = duplicate >= 0 ? duplicate : fd
+        self.poller = poller
         self.remoteAddress = remoteAddress
         self.transport = transport
         self.server = server
@@ -95,28 +94,57 @@ final class Connection: @unchecked Sendable {
         }
     }
 
-    /// Creates the sources and starts reading. Call once.
+    /// Registers with the poller and starts reading. Call once.
     func start() {
         queue.async { [self] in
-            let readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-            let writeSource = DispatchSource.makeWriteSource(fileDescriptor: writeDescriptor, queue: queue)
             let timer = DispatchSource.makeTimerSource(queue: queue)
-            readSource.setEventHandler { [unowned self] in handleReadable() }
-            writeSource.setEventHandler { [unowned self] in handleWritable() }
             timer.setEventHandler { [unowned self] in timerFired() }
-            // The descriptor may be closed only after both I/O sources are cancelled (Dispatch rule).
-            readSource.setCancelHandler { [self] in sourceCancelled() }
-            writeSource.setCancelHandler { [self] in sourceCancelled() }
-            openSourceCount = 2
-            self.readSource = readSource
-            self.writeSource = writeSource
             self.timer = timer
             timer.activate()
-            writeSource.activate()
-            writeSource.suspend()
-            readSource.activate()
+            do {
+                // The registration holds the connection until `close` removes it.
+                pollToken = try poller.add(fd: fd, interest: .read, queue: queue) { [self] events in
+                    handleEvents(events)
+                }
+                armedInterest = .read
+            } catch {
+                close()  // out of kernel memory for epoll watches: refuse this connection, keep serving
+                return
+            }
             setDeadline(after: configuration.headerTimeout, .headerTimeout)
         }
+    }
+
+    /// One readiness event (the registration is now disarmed): serve it, then re-arm for what is wanted next.
+    private func handleEvents(_ events: Poller.Events) {
+        if case .closed = phase { return }  // an event that was in flight when the connection closed
+        armedInterest = nil
+        if (events.readable || events.hangUpOrError) && !readSuspended { handleReadable() }
+        if case .closed = phase { return }
+        if (events.writable || events.hangUpOrError) && !writeSuspended { handleWritable() }
+        if case .closed = phase { return }
+        if events.hangUpOrError && readSuspended && writeSuspended {
+            // Reset or fully shut while waiting for neither: the peer is gone (and re-arming would report it again).
+            close()
+            return
+        }
+        armedInterest = wantedInterest
+        poller.rearm(fd: fd, token: pollToken, interest: wantedInterest)
+    }
+
+    private var wantedInterest: Poller.Interest {
+        var interest: Poller.Interest = []
+        if !readSuspended { interest.insert(.read) }
+        if !writeSuspended { interest.insert(.write) }
+        return interest
+    }
+
+    /// After a suspension change outside an event: re-arm when the kernel waits for something else. Inside an event
+    /// (`armedInterest == nil`) the re-arm at its end picks the change up.
+    private func interestChanged() {
+        guard let armed = armedInterest, armed != wantedInterest, pollToken != 0 else { return }
+        armedInterest = wantedInterest
+        poller.rearm(fd: fd, token: pollToken, interest: wantedInterest)
     }
 
     // MARK: - reading
@@ -141,7 +169,7 @@ final class Connection: @unchecked Sendable {
                     return
                 default: break
                 }
-                if receivedCount >= 256 * 1024 { break }  // fairness: the level-triggered source fires again
+                if receivedCount >= 256 * 1024 { break }  // fairness: the re-armed (level) registration fires again
                 let result: TransportResult
                 do {
                     result = try transport.read(into: scratch)
@@ -409,29 +437,13 @@ final class Connection: @unchecked Sendable {
         }
         timer?.cancel()
         timer = nil
-        guard let readSource, let writeSource else {
-            finalRelease()
-            return
+        if pollToken != 0 {
+            poller.remove(fd: fd, token: pollToken)  // synchronous: the descriptor may be closed now
+            pollToken = 0
         }
-        readSource.cancel()
-        if readSuspended { readSource.resume() }
-        writeSource.cancel()
-        if writeSuspended { writeSource.resume() }
-        readSuspended = false
-        writeSuspended = false
-    }
-
-    private func sourceCancelled() {
-        openSourceCount -= 1
-        if openSourceCount == 0 { finalRelease() }
-    }
-
-    private func finalRelease() {
-        readSource = nil
-        writeSource = nil
+        armedInterest = nil
         transport.release()
         closeDescriptor(fd)
-        if writeDescriptor != fd { closeDescriptor(writeDescriptor) }
         server.connectionClosed(self)
     }
 
@@ -448,30 +460,30 @@ final class Connection: @unchecked Sendable {
         }
     }
 
-    // MARK: - source suspension
+    // MARK: - suspension
 
     private func suspendReading() {
-        guard !readSuspended, let readSource else { return }
-        readSource.suspend()
+        guard !readSuspended else { return }
         readSuspended = true
+        interestChanged()
     }
 
     private func resumeReading() {
-        guard readSuspended, let readSource else { return }
-        readSource.resume()
+        guard readSuspended else { return }
         readSuspended = false
+        interestChanged()
     }
 
     private func suspendWriting() {
-        guard !writeSuspended, let writeSource else { return }
-        writeSource.suspend()
+        guard !writeSuspended else { return }
         writeSuspended = true
+        interestChanged()
     }
 
     private func resumeWriting() {
-        guard writeSuspended, let writeSource else { return }
-        writeSource.resume()
+        guard writeSuspended else { return }
         writeSuspended = false
+        interestChanged()
     }
 
     // MARK: - deadlines

@@ -44,9 +44,9 @@ public final class HTTPServer: Sendable {
     }
 }
 
-/// Shared server state: the listener, the accept source and the set of open connections.
+/// Shared server state: the listener, its poller registration and the set of open connections.
 final class ServerCore: @unchecked Sendable {
-    // NOTE: immutable after init except `state`, which is guarded by its Mutex.
+    // NOTE: immutable after init except `state` and `pollerSlot`, each guarded by its Mutex.
     let configuration: HTTPServerConfiguration
     let handler: any HTTPHandler
     /// Connection queues target this concurrent queue, so connections run in parallel on Dispatch's worker threads.
@@ -56,8 +56,8 @@ final class ServerCore: @unchecked Sendable {
 
     private struct State {
         var listener: Listener?
-        var acceptSource: DispatchSourceRead?
-        var acceptSuspended = false
+        var listenerToken: UInt64 = 0
+        var acceptPaused = false
         var tlsContext: TLSContext?
         var connections: [UInt64: Connection] = [:]
         var nextConnectionID: UInt64 = 1
@@ -66,6 +66,8 @@ final class ServerCore: @unchecked Sendable {
     }
 
     private let state = Mutex(State())
+    /// Set by `start` (the process-wide poller; creating it can fail, and failing belongs to `start`).
+    private let pollerSlot = Mutex<Poller?>(nil)
 
     init(configuration: HTTPServerConfiguration, handler: any HTTPHandler) {
         self.configuration = configuration
@@ -88,20 +90,28 @@ final class ServerCore: @unchecked Sendable {
         }
         let alreadyStarted = state.withLock { $0.started }
         if alreadyStarted { throw HTTPServerError("HTTPServer.start() called twice") }
+        let poller = try Poller.shared.get()
+        pollerSlot.withLock { $0 = poller }
         let listener = try Listener.bind(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
-        state.withLock { [acceptQueue] state in
-            let source = DispatchSource.makeReadSource(fileDescriptor: listener.fd, queue: acceptQueue)
-            source.setEventHandler { [self] in acceptPending() }
-            source.setCancelHandler { closeDescriptor(listener.fd) }
+        let token: UInt64
+        do throws(HTTPServerError) {
+            token = try poller.add(fd: listener.fd, interest: .read, queue: acceptQueue) { [self] _ in
+                acceptPending()
+            }
+        } catch {
+            closeDescriptor(listener.fd)
+            throw error
+        }
+        state.withLock { state in
             state.listener = listener
-            state.acceptSource = source
+            state.listenerToken = token
             state.tlsContext = tlsContext
             state.started = true
-            source.activate()
         }
     }
 
-    /// Accepts until the backlog is empty (bounded per event for fairness).
+    /// Accepts until the backlog is empty (bounded per event for fairness), then re-arms the listener (on
+    /// `acceptQueue`, like every use of the listener registration).
     private func acceptPending() {
         guard let listener = state.withLock({ $0.listener }) else { return }
         for _ in 0..<128 {
@@ -117,9 +127,19 @@ final class ServerCore: @unchecked Sendable {
                 }
                 continue  // ECONNABORTED and friends: that connection is gone, keep accepting
             }
-            guard case .processed(let client) = accepted else { return }
+            guard case .processed(let client) = accepted else { break }
             admit(fd: client.fd, address: client.address)
         }
+        rearmListener()
+    }
+
+    private func rearmListener() {
+        let registration = state.withLock { state -> (Int32, UInt64)? in
+            guard let listener = state.listener, state.listenerToken != 0, !state.acceptPaused else { return nil }
+            return (listener.fd, state.listenerToken)
+        }
+        guard let (fd, token) = registration, let poller = pollerSlot.withLock({ $0 }) else { return }
+        poller.rearm(fd: fd, token: token, interest: .read)
     }
 
     private func admit(fd: Int32, address: String) {
@@ -144,7 +164,12 @@ final class ServerCore: @unchecked Sendable {
         } else {
             transport = .plain(fd)
         }
-        let connection = Connection(id: id, fd: fd, remoteAddress: address, transport: transport, server: self)
+        guard let poller = pollerSlot.withLock({ $0 }) else {
+            closeDescriptor(fd)
+            return
+        }
+        let connection = Connection(
+            id: id, fd: fd, remoteAddress: address, transport: transport, server: self, poller: poller)
         connectionGroup.enter()
         state.withLock { $0.connections[id] = connection }
         connection.start()
@@ -175,21 +200,10 @@ final class ServerCore: @unchecked Sendable {
     }
 
     private func pauseAccepting() {
-        let source = state.withLock { state -> DispatchSourceRead? in
-            guard !state.acceptSuspended, let source = state.acceptSource else { return nil }
-            state.acceptSuspended = true
-            return source
-        }
-        guard let source else { return }
-        source.suspend()
+        state.withLock { $0.acceptPaused = true }
         acceptQueue.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in
-            // The source is looked up again: shutdown may have replaced (and resumed) it meanwhile.
-            let source = state.withLock { state -> DispatchSourceRead? in
-                guard state.acceptSuspended else { return nil }
-                state.acceptSuspended = false
-                return state.acceptSource
-            }
-            source?.resume()
+            state.withLock { $0.acceptPaused = false }
+            rearmListener()
         }
     }
 
@@ -199,18 +213,21 @@ final class ServerCore: @unchecked Sendable {
     }
 
     func shutdown(deadline: DispatchTime) {
-        let (source, suspended, connections) = state.withLock { state -> (DispatchSourceRead?, Bool, [Connection]) in
-            state.shuttingDown = true
-            let source = state.acceptSource
-            let suspended = state.acceptSuspended
-            state.acceptSource = nil
-            state.acceptSuspended = false
-            state.listener = nil
-            return (source, suspended, Array(state.connections.values))
-        }
-        if let source {
-            source.cancel()
-            if suspended { source.resume() }
+        // On acceptQueue, so that no accept pass is running on the listener being closed.
+        let connections = acceptQueue.sync { () -> [Connection] in
+            let (listener, token, connections) = state.withLock { state -> (Listener?, UInt64, [Connection]) in
+                state.shuttingDown = true
+                let listener = state.listener
+                let token = state.listenerToken
+                state.listener = nil
+                state.listenerToken = 0
+                return (listener, token, Array(state.connections.values))
+            }
+            if let listener {
+                if token != 0, let poller = pollerSlot.withLock({ $0 }) { poller.remove(fd: listener.fd, token: token) }
+                closeDescriptor(listener.fd)
+            }
+            return connections
         }
         for connection in connections { connection.queue.async { connection.beginDraining() } }
         if connectionGroup.wait(timeout: deadline) == .timedOut {
