@@ -14,6 +14,17 @@ struct BF16ComputeReferenceTests {
         try LingModel(directory: try ReferenceFixture.load("release-bf16").directory, threadCount: threads, compute: .bf16)
     }
 
+    @Test("compute-dtype auto: bf16 over this bf16 checkpoint exactly where the CPU multiplies bf16 in hardware, else f32")
+    func autoCompute() throws {
+        let model = try LingModel(directory: try ReferenceFixture.load("release-bf16").directory, threadCount: 1,
+                                  compute: .auto)
+        #expect(model.computeDType == (Kernels.bf16DotProducts(for: .bf16) ? .bf16 : .f32))
+        #expect(ComputeSetting.auto.resolved(weightDType: .f32) == .f32)
+        #expect(ComputeSetting.auto.resolved(weightDType: .fp8E4M3) == .f32)
+        #expect(ComputeSetting.f32.resolved(weightDType: .bf16) == .f32)
+        #expect(ComputeSetting.bf16.resolved(weightDType: .f32) == .bf16)
+    }
+
     @Test("last-position logits of every prompt: cosine >= 0.9999 and max abs <= 0.08 against f32, same top-1, top-5")
     func lastLogits() throws {
         let fixture = try ReferenceFixture.load("release-bf16")
