@@ -293,15 +293,19 @@ void lk_kept_chunk_sums_f32(float *sums, const float *w, int64_t n, float tau, i
 }
 
 void lk_weight_histogram_f32(uint32_t *counts, double *mass, const float *w, int64_t n) {
-    // Four interleaved sub-histograms (element i into copy i % 4) so that runs of weights in one bin do not wait on
-    // each other's store; mass[bin] = (m0 + m1) + (m2 + m3), each copy summed in index order.
-    uint32_t (*subCounts)[2048] = (uint32_t (*)[2048])counts;
-    double (*subMass)[2048] = (double (*)[2048])mass;
-    memset(counts, 0, 4 * 2048 * sizeof(uint32_t));
-    memset(mass, 0, 4 * 2048 * sizeof(double));
+    // LK_HISTOGRAM_COPIES interleaved sub-histograms (element i into copy i % 8) so that runs of weights in one bin
+    // (every weight of a flat row) do not wait on each other's store; mass[bin] is the copies' sums added pairwise,
+    // ((m0 + m1) + (m2 + m3)) + ((m4 + m5) + (m6 + m7)), each copy summed in index order.
+    // Copies are LK_HISTOGRAM_STRIDE entries apart, not 2048: at a multiple of 4 KiB, one bin's slots in all copies
+    // would alias in the load/store disambiguation (same low 12 address bits) and serialise the copies again.
+    enum { C = LK_HISTOGRAM_COPIES, S = LK_HISTOGRAM_STRIDE };
+    uint32_t (*subCounts)[S] = (uint32_t (*)[S])counts;
+    double (*subMass)[S] = (double (*)[S])mass;
+    memset(counts, 0, C * S * sizeof(uint32_t));
+    memset(mass, 0, C * S * sizeof(double));
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        for (int c = 0; c < 4; c++) {
+    for (; i + C <= n; i += C) {
+        for (int c = 0; c < C; c++) {
             const float v = w[i + c];
             if (v > 0) {
                 const uint32_t bin = float_bits(v) >> 20;
@@ -314,13 +318,16 @@ void lk_weight_histogram_f32(uint32_t *counts, double *mass, const float *w, int
         const float v = w[i];
         if (v > 0) {
             const uint32_t bin = float_bits(v) >> 20;
-            subCounts[i & 3][bin] += 1;
-            subMass[i & 3][bin] += v;
+            subCounts[i % C][bin] += 1;
+            subMass[i % C][bin] += v;
         }
     }
     for (int b = 0; b < 2048; b++) {  // copy 0 is counts[0..<2048] itself: it is read before it is written
-        counts[b] = subCounts[0][b] + subCounts[1][b] + subCounts[2][b] + subCounts[3][b];
-        mass[b] = (subMass[0][b] + subMass[1][b]) + (subMass[2][b] + subMass[3][b]);
+        uint32_t total = 0;
+        for (int c = 0; c < C; c++) total += subCounts[c][b];
+        counts[b] = total;
+        mass[b] = ((subMass[0][b] + subMass[1][b]) + (subMass[2][b] + subMass[3][b])) +
+                  ((subMass[4][b] + subMass[5][b]) + (subMass[6][b] + subMass[7][b]));
     }
 }
 
@@ -352,19 +359,78 @@ int64_t lk_refine_selection_f32(int32_t *ids, int64_t count, const float *w, uin
     return chosen | (kept << 16);
 }
 
+#if defined(__x86_64__)
+// As gather_kept_avx512: whole 16-wide blocks while they surely fit, the rest left to the scalar loop.
+LK_AVX512 static int64_t gather_bin_avx512(int32_t *ids, int64_t capacity, const float *w, int64_t n, uint32_t bin,
+                                           int64_t *count) {
+    const __m512i wanted = _mm512_set1_epi32((int32_t)bin);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 zero = _mm512_setzero_ps();
+    int64_t i = 0, c = *count;
+    for (; i + 16 <= n && c + 16 <= capacity; i += 16) {
+        const __m512 v = _mm512_loadu_ps(w + i);
+        const __mmask16 positive = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+        const __mmask16 hit =
+            _mm512_mask_cmpeq_epi32_mask(positive, _mm512_srli_epi32(_mm512_castps_si512(v), 20), wanted);
+        if (!hit) continue;
+        // Compress in a register, store all 16 lanes (room checked above): Zen 4 microcodes the compressing store.
+        _mm512_storeu_si512((void *)(ids + c),
+                            _mm512_maskz_compress_epi32(hit, _mm512_add_epi32(_mm512_set1_epi32((int32_t)i), iota)));
+        c += __builtin_popcount((unsigned)hit);
+    }
+    *count = c;
+    return i;
+}
+#endif
+
 int64_t lk_gather_bin_f32(int32_t *ids, int64_t capacity, const float *w, int64_t n, uint32_t bin) {
-    int64_t count = 0;
-    for (int64_t i = 0; i < n && count < capacity; i++) {
+    int64_t count = 0, i = 0;
+#if defined(__x86_64__)
+    if (lk_active_isa() == LK_ISA_AVX512 && n <= INT32_MAX) i = gather_bin_avx512(ids, capacity, w, n, bin, &count);
+#endif
+    // Branch-free: rows where about half the weights fall in the bin would mispredict every other element.
+    for (; i < n && count < capacity; i++) {
         const float v = w[i];
-        if (v > 0 && (float_bits(v) >> 20) == bin) ids[count++] = (int32_t)i;
+        ids[count] = (int32_t)i;
+        count += (v > 0) & ((float_bits(v) >> 20) == bin);
     }
     return count;
 }
 
+#if defined(__x86_64__)
+// The kept elements of each 16-wide block compressed into ids/values, while a whole block surely fits; returns the
+// index where the scalar loop takes over (the tail, or the block that might overflow capacity).
+LK_AVX512 static int64_t gather_kept_avx512(int32_t *ids, float *values, int64_t capacity, const float *w, int64_t n,
+                                            float tau, int64_t tieLast, int64_t *count) {
+    const __m512 t = _mm512_set1_ps(tau);
+    const __m512i last = _mm512_set1_epi32((int32_t)(tieLast < -1 ? -1 : tieLast));
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    int64_t i = 0, c = *count;
+    for (; i + 16 <= n && c + 16 <= capacity; i += 16) {
+        const __m512 v = _mm512_loadu_ps(w + i);
+        const __m512i index = _mm512_add_epi32(_mm512_set1_epi32((int32_t)i), iota);
+        const __mmask16 keep = _mm512_cmp_ps_mask(v, t, _CMP_GT_OQ) |
+                               (_mm512_cmp_ps_mask(v, t, _CMP_EQ_OQ) & _mm512_cmple_epi32_mask(index, last));
+        if (!keep) continue;
+        // Compress in a register, store all 16 lanes (room checked above): Zen 4 microcodes the compressing store.
+        _mm512_storeu_si512((void *)(ids + c), _mm512_maskz_compress_epi32(keep, index));
+        _mm512_storeu_ps(values + c, _mm512_maskz_compress_ps(keep, v));
+        c += __builtin_popcount((unsigned)keep);
+    }
+    *count = c;
+    return i;
+}
+#endif
+
 int64_t lk_gather_kept_f32(int32_t *ids, float *values, int64_t capacity, const float *w, int64_t n, float tau,
                            int64_t tieLast) {
-    int64_t count = 0;
-    for (int64_t i = 0; i < n && count < capacity; i++) {
+    int64_t count = 0, i = 0;
+#if defined(__x86_64__)
+    // Ids fit in int32 (the vocabulary), as the callers' ids arrays require.
+    if (lk_active_isa() == LK_ISA_AVX512 && n <= INT32_MAX)
+        i = gather_kept_avx512(ids, values, capacity, w, n, tau, tieLast, &count);
+#endif
+    for (; i < n && count < capacity; i++) {
         if (kept(w[i], i, tau, tieLast)) {
             ids[count] = (int32_t)i;
             values[count] = w[i];

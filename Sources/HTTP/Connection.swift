@@ -184,6 +184,9 @@ final class Connection: @unchecked Sendable {
                     default: parser.feed(UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
                     }
                     receivedCount += count
+                    // A short read of a plain socket drained it: skip the recv that would only say EAGAIN (the
+                    // re-armed registration reports anything that arrives later). TLS may hold decrypted bytes.
+                    if count < scratch.count, case .plain = transport { return }
                 case .endOfFile:
                     sawEndOfFile = true
                     return

@@ -6,6 +6,8 @@ extension Kernels {
     public static let samplingChunk = Int(LK_SAMPLING_CHUNK)
     /// Bins of `weightHistogram`: the top 12 bits of a non-negative float.
     public static let weightHistogramBins = 2048
+    /// Entries of scratch the level-0 histogram needs: interleaved copies of its bins, padded apart.
+    public static let weightHistogramScratch = Int(LK_HISTOGRAM_COPIES) * Int(LK_HISTOGRAM_STRIDE)
     /// Bit shift that gives a weight's `weightHistogram` bin.
     public static let weightHistogramShift: UInt32 = 20
 
@@ -38,7 +40,7 @@ extension Kernels {
     }
 
     /// Count and mass of the positive weights per top-12-bit bin, in counts/mass[0..<weightHistogramBins].
-    /// counts, mass: scratch of [4 * weightHistogramBins].
+    /// counts, mass: scratch of [weightHistogramScratch].
     public static func weightHistogram(counts: UnsafeMutablePointer<UInt32>, mass: UnsafeMutablePointer<Double>,
                                        _ w: UnsafePointer<Float>, count: Int) {
         lk_weight_histogram_f32(counts, mass, w, Int64(count))

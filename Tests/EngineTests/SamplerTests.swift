@@ -135,6 +135,48 @@ import Testing
         #expect(abs(probabilities.reduce(0, +) - 1) < 1e-4)
     }
 
+    /// Rows for the small-top-k paths: the sampled-threshold gather, and the histogram it falls back to.
+    static let smallTopKRows: [(name: String, logits: [Float], topK: Int)] = {
+        var random = RandomSource(seed: 5)
+        let vocabulary = 40_000
+        let flat: [Float] = (0..<vocabulary).map { _ in random.nextUnitFloat() * 0.01 }
+        let peaked: [Float] = (0..<vocabulary).map { _ in -8 * random.nextUnitFloat() * random.nextUnitFloat() }
+        // Ties at the cut: a quarter of the row on one value, the rest spread below and above it.
+        let ties: [Float] = (0..<vocabulary).map { $0 % 4 == 1 ? 2 : Float(Int(random.nextUnitFloat() * 64)) / 16 }
+        // The best tokens sit between the sample positions (ids that are not multiples of 64).
+        let offSample: [Float] = (0..<vocabulary).map { $0 % 64 == 0 ? -3 : ($0 % 997 == 5 ? 4 : random.nextUnitFloat()) }
+        // Only 50 tokens not banned: the sample sees too few positive weights, the histogram path decides.
+        let sparse: [Float] = (0..<vocabulary).map { $0 % 800 == 7 ? random.nextUnitFloat() : -.infinity }
+        return [
+            ("flat", flat, 40), ("flat", flat, 4096), ("peaked", peaked, 1), ("peaked", peaked, 50),
+            ("ties", ties, 100), ("ties", ties, 3000), ("offSample", offSample, 30), ("sparse", sparse, 40),
+            ("sparse", sparse, 50),
+        ]
+    }()
+
+    @Test(arguments: 0..<smallTopKRows.count)
+    func smallTopKIsExactlyTheBestKByLowestIdWithItsWeights(row: Int) {
+        let (name, logits, topK) = Self.smallTopKRows[row]
+        var sampler = Sampler(vocabularySize: logits.count)
+        var probabilities = [Float](repeating: 0, count: logits.count)
+        let parameters = SamplingParameters(temperature: 1, topK: topK)
+        logits.withUnsafeBufferPointer { l in
+            probabilities.withUnsafeMutableBufferPointer { sampler.distribution(logits: l, parameters: parameters, into: $0) }
+        }
+        let finite = logits.indices.filter { logits[$0] > -.infinity }
+        let order = finite.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        let expected = Set(order.prefix(topK))
+        let kept = Set(probabilities.indices.filter { probabilities[$0] > 0 })
+        #expect(kept == expected, "\(name), top_k \(topK)")
+        // Weights relative to the best token's: e^(logit - max), normalised over the kept set.
+        let maxLogit = Double(logits[order[0]])
+        let total = expected.reduce(0.0) { $0 + exp(Double(logits[$1]) - maxLogit) }
+        for id in expected {
+            let want = exp(Double(logits[id]) - maxLogit) / total
+            #expect(abs(Double(probabilities[id]) - want) <= 1e-5 * max(want, 1e-3), "\(name), token \(id)")
+        }
+    }
+
     @Test func minPDropsTokensBelowTheRelativeThreshold() {
         let logits: [Float] = [logf(0.6), logf(0.3), logf(0.1)]
         let drawn = Set(sample(logits, SamplingParameters(temperature: 1, minP: 0.4), draws: 300))

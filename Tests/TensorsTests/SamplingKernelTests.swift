@@ -64,25 +64,46 @@ extension KernelTests {
             }
         }
 
-        @Test("histogram, bin gather and kept gather agree with plain loops")
+        @Test("histogram, bin gather and kept gather agree with plain loops, at every length and capacity")
         func histogramAndGathers() {
-            let n = 5000
-            let w = weights(n, seed: 77)
-            var counts = [UInt32](repeating: 0, count: 4 * 2048)
-            var mass = [Double](repeating: 0, count: 4 * 2048)
-            lk_weight_histogram_f32(&counts, &mass, w, Int64(n))
-            var expectedCounts = [UInt32](repeating: 0, count: 2048)
-            for v in w where v > 0 { expectedCounts[Int(v.bitPattern >> 20)] += 1 }
-            #expect(Array(counts[0..<2048]) == expectedCounts)
-            let bin = UInt32((0.5 as Float).bitPattern >> 20)
-            var ids = [Int32](repeating: 0, count: n)
-            let found = lk_gather_bin_f32(&ids, Int64(n), w, Int64(n), bin)
-            let expectedIds = w.indices.filter { w[$0] > 0 && w[$0].bitPattern >> 20 == bin }.map { Int32($0) }
-            #expect(Array(ids[0..<Int(found)]) == expectedIds)
-            var values = [Float](repeating: 0, count: n)
-            let kept = lk_gather_kept_f32(&ids, &values, Int64(n), w, Int64(n), 0.5, 100)
-            let expectedKept = w.indices.filter { w[$0] > 0.5 || (w[$0] == 0.5 && $0 <= 100) }
-            #expect(Array(ids[0..<Int(kept)]) == expectedKept.map { Int32($0) })
+            let scratch = Int(LK_HISTOGRAM_COPIES) * Int(LK_HISTOGRAM_STRIDE)
+            for n in [1, 15, 16, 17, 255, 5000, 20_011] {
+                var w = weights(n, seed: 77 &+ UInt64(n))
+                if n > 1000 { for i in stride(from: 0, to: n, by: 3) { w[i] = 0.75 } }  // long runs in one bin
+                var counts = [UInt32](repeating: 0, count: scratch)
+                var mass = [Double](repeating: 0, count: scratch)
+                lk_weight_histogram_f32(&counts, &mass, w, Int64(n))
+                var expectedCounts = [UInt32](repeating: 0, count: 2048)
+                var expectedMass = [Double](repeating: 0, count: 2048)
+                for v in w where v > 0 {
+                    expectedCounts[Int(v.bitPattern >> 20)] += 1
+                    expectedMass[Int(v.bitPattern >> 20)] += Double(v)
+                }
+                #expect(Array(counts[0..<2048]) == expectedCounts, "n \(n)")
+                #expect((0..<2048).allSatisfy { abs(mass[$0] - expectedMass[$0]) <= 1e-9 * max(1, expectedMass[$0]) })
+                for bin in [UInt32((0.5 as Float).bitPattern >> 20), UInt32((0.75 as Float).bitPattern >> 20)] {
+                    let expectedIds = w.indices.filter { w[$0] > 0 && w[$0].bitPattern >> 20 == bin }.map { Int32($0) }
+                    // Room for all, then capacities that cut the list inside a SIMD block and at its edges.
+                    for capacity in Set([n, expectedIds.count, max(expectedIds.count - 1, 0), 17, 16, 3, 0]) {
+                        var ids = [Int32](repeating: -1, count: max(capacity, 1) + 16)
+                        let found = Int(lk_gather_bin_f32(&ids, Int64(capacity), w, Int64(n), bin))
+                        #expect(Array(ids[0..<found]) == Array(expectedIds.prefix(capacity)), "n \(n) cap \(capacity)")
+                        #expect(ids[max(capacity, 1)...].allSatisfy { $0 == -1 }, "wrote past capacity")
+                    }
+                }
+                for (tau, tieLast) in [(Float(0.5), 100), (0.75, -1), (0.75, n), (0, -1)] {
+                    let expectedKept = w.indices.filter { w[$0] > tau || (w[$0] == tau && $0 <= tieLast) }
+                    for capacity in Set([n, expectedKept.count, max(expectedKept.count - 1, 0), 17, 5]) {
+                        var ids = [Int32](repeating: -1, count: max(capacity, 1) + 16)
+                        var values = [Float](repeating: -1, count: max(capacity, 1) + 16)
+                        let kept = Int(lk_gather_kept_f32(&ids, &values, Int64(capacity), w, Int64(n), tau, Int64(tieLast)))
+                        let want = Array(expectedKept.prefix(capacity))
+                        #expect(Array(ids[0..<kept]) == want.map { Int32($0) }, "n \(n) tau \(tau) cap \(capacity)")
+                        #expect(Array(values[0..<kept]) == want.map { w[$0] })
+                        #expect(ids[max(capacity, 1)...].allSatisfy { $0 == -1 }, "wrote past capacity")
+                    }
+                }
+            }
         }
     }
 }

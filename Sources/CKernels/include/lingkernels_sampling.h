@@ -33,10 +33,15 @@ float lk_sum_f32(const float *x, int64_t n);
 /// 16-lane order; sums has ceil(n / 64) entries.
 void lk_kept_chunk_sums_f32(float *sums, const float *w, int64_t n, float tau, int64_t tieLast);
 
+/// Interleaved copies of lk_weight_histogram_f32's bins, LK_HISTOGRAM_STRIDE entries apart (2048 bins, padded so
+/// that copies are not a multiple of 4 KiB apart).
+#define LK_HISTOGRAM_COPIES 8
+#define LK_HISTOGRAM_STRIDE 2064
+
 /// Histogram of positive weights by their top float bits: bin = bits(w[i]) >> 20 (2048 bins cover [0, inf)):
 /// counts[bin] and mass[bin] for bin < 2048 are the count and total weight of the w[i] > 0 in that bin (element i
-/// summed into copy i % 4 in index order, the copies combined as (m0 + m1) + (m2 + m3)). counts and mass are the
-/// caller's scratch of 4 x 2048 entries, overwritten.
+/// summed into copy i % 8 in index order, the copies combined pairwise: ((m0 + m1) + (m2 + m3)) + ((m4 + m5) +
+/// (m6 + m7))). counts and mass are the caller's scratch of LK_HISTOGRAM_COPIES x LK_HISTOGRAM_STRIDE entries, overwritten.
 void lk_weight_histogram_f32(uint32_t *counts, double *mass, const float *w, int64_t n);
 
 /// One refinement step of a radix selection over the members ids[0..<count] (ascending): bins by

@@ -44,13 +44,27 @@ public enum LogProbabilities {
         // Insertion into a short sorted list: topCount <= 20.
         var top: [TokenLogProbability] = []
         top.reserveCapacity(topCount + 1)
-        for id in logits.indices {
-            let value = logits[id]
-            if top.count == topCount, let last = top.last, value <= last.logProbability { continue }
-            var position = top.count
-            while position > 0 && top[position - 1].logProbability < value { position -= 1 }
-            top.insert(TokenLogProbability(tokenId: id, logProbability: value), at: position)
-            if top.count > topCount { top.removeLast() }
+        // Once the list is full, a block whose largest logit does not beat its last entry is skipped whole (its
+        // every element would be): one SIMD max per block instead of a compare per token.
+        let block = 256
+        var blockBegin = 0
+        while blockBegin < logits.count {
+            let blockEnd = min(blockBegin + block, logits.count)
+            if top.count == topCount, let last = top.last,
+                Kernels.maximum(base + blockBegin, count: blockEnd - blockBegin) <= last.logProbability
+            {
+                blockBegin = blockEnd
+                continue
+            }
+            for id in blockBegin..<blockEnd {
+                let value = logits[id]
+                if top.count == topCount, let last = top.last, value <= last.logProbability { continue }
+                var position = top.count
+                while position > 0 && top[position - 1].logProbability < value { position -= 1 }
+                top.insert(TokenLogProbability(tokenId: id, logProbability: value), at: position)
+                if top.count > topCount { top.removeLast() }
+            }
+            blockBegin = blockEnd
         }
         for index in top.indices { top[index].logProbability -= logTotal }
         return (chosenEntry, top)

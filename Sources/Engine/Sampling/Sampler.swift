@@ -11,7 +11,8 @@ import Tensors
 /// set is then a threshold on them, found by a radix selection over the weights' float bits (a histogram of the
 /// top 12 bits, then of the next 12 and the last 8 within the one bin where the count or mass limit falls, then
 /// the ties at the exact boundary value, lowest ids first): the same set a full descending sort would keep, in a
-/// few passes over the row. Only a small top-k set (at most `listedLimit` tokens) is listed and sorted. Draws walk
+/// few passes over the row. Only a small top-k set (at most `listedLimit` tokens) is listed and sorted; it usually
+/// comes from a threshold estimated on a strided sample and one SIMD gather instead (the same set). Draws walk
 /// the kept set in id order through per-chunk kept sums.
 ///
 /// A sampler owns vocabulary-sized scratch, allocated once; one sampler serves any number of sequences in turn
@@ -31,7 +32,7 @@ public struct Sampler {
     private var candidateValues: [Float]
     /// Kept weight per `Kernels.samplingChunk` tokens. // [ceil(vocabularySize / 64)]
     private var chunkSums: [Float]
-    /// Radix-selection histograms (the level-0 pass keeps four interleaved copies). // [4 * 2048]
+    /// Radix-selection histograms (the level-0 pass keeps interleaved copies). // [Kernels.weightHistogramScratch]
     private var binCounts: [UInt32]
     private var binMass: [Double]
 
@@ -51,8 +52,8 @@ public struct Sampler {
         candidateIds = [Int32](repeating: 0, count: vocabularySize)
         candidateValues = [Float](repeating: 0, count: vocabularySize)
         chunkSums = [Float](repeating: 0, count: (vocabularySize + Kernels.samplingChunk - 1) / Kernels.samplingChunk)
-        binCounts = [UInt32](repeating: 0, count: 4 * Kernels.weightHistogramBins)
-        binMass = [Double](repeating: 0, count: 4 * Kernels.weightHistogramBins)
+        binCounts = [UInt32](repeating: 0, count: Kernels.weightHistogramScratch)
+        binMass = [Double](repeating: 0, count: Kernels.weightHistogramScratch)
     }
 
     /// Applies bias and penalties in place on `logits` (the part shared by greedy and random sampling).
@@ -167,6 +168,11 @@ public struct Sampler {
         var tau: Float = 0   // keep every token with a positive weight
         var tieLast = -1
         var histogram = false
+        if parameters.topK > 0 && parameters.topK <= Self.listedLimit,
+            let listedCount = listTopKFromSample(k: parameters.topK)
+        {
+            return cutListed(count: listedCount, parameters: parameters)
+        }
         if parameters.topK > 0 {
             fillHistogram()
             histogram = true
@@ -271,7 +277,7 @@ public struct Sampler {
     /// Lists the top-k set (tau, tieLast), sorts it, then cuts it by top-p and min-p and normalises it, as the
     /// processors do on a sorted list.
     private mutating func listedSet(tau: Float, tieLast: Int, parameters: SamplingParameters) -> KeptSet {
-        var count = candidateIds.withUnsafeMutableBufferPointer { ids in
+        let count = candidateIds.withUnsafeMutableBufferPointer { ids in
             candidateValues.withUnsafeMutableBufferPointer { values in
                 weights.withUnsafeBufferPointer { w in
                     Kernels.gatherKept(ids.baseAddress!, values.baseAddress!, capacity: vocabularySize, w.baseAddress!,
@@ -280,6 +286,53 @@ public struct Sampler {
             }
         }
         partialSort(count: count, limit: count)
+        return cutListed(count: count, parameters: parameters)
+    }
+
+    /// Stride of the sample `listTopKFromSample` estimates its threshold from (one weight per 256 bytes).
+    static let topKSampleStride = 64
+
+    /// The top-k set without the histogram: a threshold from a strided sample of the weights that very likely has
+    /// more than k weights at or above it, then one SIMD pass gathering those, then a partial sort of them. Every
+    /// top-k member weighs at least the k-th largest weight, which is >= the threshold whenever more than k weights
+    /// reach it, so the k best gathered (descending, ties by lower id) are exactly the set the radix selection
+    /// keeps, in the order `listedSet` sorts it; more than k (not just k) also means more positive weights than k,
+    /// the case where the histogram path lists its set too. Returns the listed count (k), or nil when the sample
+    /// missed (too few gathered, too many to sort cheaply, or no positive sample): then the histogram path runs.
+    private mutating func listTopKFromSample(k: Int) -> Int? {
+        let stride = Self.topKSampleStride
+        let sampleCount = (vocabularySize + stride - 1) / stride
+        // Rank in the sample: twice the expected count of top-k members in it, plus a margin for small k.
+        let rank = 2 * ((k + stride - 1) / stride) + 4
+        guard rank <= sampleCount else { return nil }
+        weights.withUnsafeBufferPointer { w in
+            for j in 0..<sampleCount {
+                candidateValues[j] = w[j * stride]
+                candidateIds[j] = Int32(j * stride)
+            }
+        }
+        partialSort(count: sampleCount, limit: rank)
+        let threshold = candidateValues[rank - 1]
+        guard threshold > 0 else { return nil }
+        let capacity = min(vocabularySize, 16 * Self.listedLimit)
+        let gathered = candidateIds.withUnsafeMutableBufferPointer { ids in
+            candidateValues.withUnsafeMutableBufferPointer { values in
+                weights.withUnsafeBufferPointer { w in
+                    // Kept: w > threshold.nextDown, i.e. w >= threshold.
+                    Kernels.gatherKept(ids.baseAddress!, values.baseAddress!, capacity: capacity, w.baseAddress!,
+                                       count: vocabularySize, tau: threshold.nextDown, tieLast: -1)
+                }
+            }
+        }
+        guard gathered > k && gathered < capacity else { return nil }
+        partialSort(count: gathered, limit: k)
+        return k
+    }
+
+    /// Cuts a listed set (candidates[0..<count], sorted descending) by top-p and min-p as the processors do on a
+    /// sorted list, and normalises it.
+    private mutating func cutListed(count: Int, parameters: SamplingParameters) -> KeptSet {
+        var count = count
         if parameters.topP < 1 {
             let targetMass = parameters.topP * Self.sum(candidateValues, count: count)
             var cumulative: Float = 0
