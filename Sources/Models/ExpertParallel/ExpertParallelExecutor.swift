@@ -68,6 +68,13 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
     /// loads[layer][e]: rows routed to expert e so far.
     private var loads: [[Int]]
     private var tokensSincePlacement: [Int]
+    /// Calls of at most this many tokens split every expert's weight rows over the workers instead (`runSplit`).
+    public static let splitTokenLimit = 2
+    private let splitExperts = ScratchArray<Int32>()  // [rows] expert of each (token, expert) row, -1: shared
+    private let splitTargets = ScratchArray<Int32>()  // [rows] assignment row, -(t + 1) for token t's shared row
+    private let splitGate = ScratchArray<Float>()     // [rows, splitWidth] silu(gate) * up of each row
+    private let splitUp = ScratchArray<Float>()       // [rows, splitWidth]
+    private let splitStages: [ScratchArray<Float>]    // per worker: bf16-compute activations
 
     init(model: LingModel, strategy: ExpertPlacementStrategy, rebalanceInterval: Int, replicateHotExperts: Bool) {
         pool = model.pool
@@ -85,6 +92,7 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
         workers = (0..<n).map { _ in LocalExpertWorker(experts: model.routedExpertsByLayer, shared: model.sharedExpertByLayer) }
         dispatches = (0..<n).map { _ in ExpertDispatch() }
         combines = (0..<n).map { _ in ExpertCombine() }
+        splitStages = (0..<n).map { _ in ScratchArray<Float>() }
         sourceTokens = (0..<n).map { _ in ScratchArray<Int32>() }
         returnRows = (0..<n).map { _ in ScratchArray<Int32>() }
         counters.reserve(n * Self.counterStride)
@@ -144,6 +152,11 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
                 placements[layer] = LayerPlacement.balanced(loads: loads[layer], workerCount: n, replicate: replicateHotExperts)
             }
         }
+        if n > 1 && tokenCount <= Self.splitTokenLimit {
+            runSplit(layerExperts: layerExperts, shared: shared, input: input, tokenCount: tokenCount,
+                     hiddenSize: hiddenSize, groups: groups, output: output)
+            return
+        }
         plan(layer: layer, tokenCount: tokenCount, hiddenSize: hiddenSize, groups: groups, k: k, shared: shared != nil)
         let sharedOutput = shared?.output
 
@@ -179,6 +192,96 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
             c[1] &+= phase &- min(phase, c[0] &- c[4])
             c[4] = c[0]   // busy ns at the end of the previous phase
         }
+    }
+
+    /// A call of one or two tokens (decode) has at most 2 x 9 rows: handed out whole, as whole experts, they leave
+    /// the workers uneven (5 rows against 4, or worse when the placement puts a token's experts together), and the
+    /// lighter ones idle for a row's time in every MoE layer. Here every worker takes its share of every row
+    /// instead: its slice of the gate and up rows (then SwiGLU on it), and after the pool's barrier its slice of the
+    /// down rows over the whole activation. Each output is still one dot product in the kernels' fixed order, so
+    /// the bits are those of the whole-expert path. The worker statistics credit row i to worker i % n.
+    private func runSplit(layerExperts: [SwiGLUWeights], shared: SharedExpertJob?, input: UnsafePointer<Float>,
+                          tokenCount: Int, hiddenSize: Int, groups: ExpertGroups, output: UnsafeMutablePointer<Float>) {
+        let n = workerCount
+        let k = groups.expertsPerToken
+        let rowLimit = tokenCount * (k + 1)
+        splitExperts.reserve(rowLimit)
+        splitTargets.reserve(rowLimit)
+        var rowCount = 0
+        for e in 0..<groups.expertCount {
+            for row in groups.rows(of: e) {
+                splitExperts.pointer[rowCount] = Int32(e)
+                splitTargets.pointer[rowCount] = row
+                rowCount += 1
+            }
+        }
+        let routedCount = rowCount
+        if shared != nil {
+            for t in 0..<tokenCount {
+                splitExperts.pointer[rowCount] = -1
+                splitTargets.pointer[rowCount] = Int32(-t - 1)
+                rowCount += 1
+            }
+        }
+        let width = max(layerExperts.first?.gate.rowCount ?? 0, shared?.weights.gate.rowCount ?? 0)
+        splitGate.reserve(rowCount * width)
+        splitUp.reserve(rowCount * width)
+        let experts = splitExperts.pointer, targets = splitTargets.pointer
+        let gate = splitGate.pointer, up = splitUp.pointer
+        let sharedOutput = shared?.output
+        let rows = rowCount
+        func weights(_ i: Int) -> SwiGLUWeights {
+            let e = Int(experts[i])
+            return e >= 0 ? layerExperts[e] : shared.unsafelyUnwrapped.weights
+        }
+        func token(_ i: Int) -> Int {
+            let target = Int(targets[i])
+            return target >= 0 ? target / k : -target - 1
+        }
+        let phaseStart = Self.nanoseconds()
+        pool.run { worker, workerCount in
+            let start = Self.nanoseconds()
+            let stage = self.splitStages[worker]
+            for i in 0..<rows {
+                let expert = weights(i)
+                let rowWidth = expert.gate.rowCount
+                let slice = (rowWidth * worker / workerCount)..<(rowWidth * (worker + 1) / workerCount)
+                let x = input + token(i) * hiddenSize
+                let g = gate + i * width, u = up + i * width
+                Kernels.linear(g, yStride: width, x, xStride: hiddenSize, expert.gate, tokenCount: 1, rows: slice, stage: stage)
+                Kernels.linear(u, yStride: width, x, xStride: hiddenSize, expert.up, tokenCount: 1, rows: slice, stage: stage)
+                swiGLUActivate(g + slice.lowerBound, u + slice.lowerBound, count: slice.count)
+            }
+            let c = self.counters.pointer + worker * Self.counterStride
+            c[0] &+= Self.nanoseconds() &- start
+        }
+        pool.run { worker, workerCount in
+            let start = Self.nanoseconds()
+            let stage = self.splitStages[worker]
+            let slice = (hiddenSize * worker / workerCount)..<(hiddenSize * (worker + 1) / workerCount)
+            for i in 0..<rows {
+                let expert = weights(i)
+                let target = Int(targets[i])
+                let destination = target >= 0
+                    ? output + target * hiddenSize : sharedOutput.unsafelyUnwrapped + (-target - 1) * hiddenSize
+                Kernels.linear(destination, yStride: hiddenSize, gate + i * width, xStride: width, expert.down,
+                               tokenCount: 1, rows: slice, stage: stage)
+            }
+            let c = self.counters.pointer + worker * Self.counterStride
+            c[0] &+= Self.nanoseconds() &- start
+        }
+        let phase = Self.nanoseconds() &- phaseStart
+        for w in 0..<n {
+            let c = counters.pointer + w * Self.counterStride
+            c[1] &+= phase &- min(phase, c[0] &- c[4])
+            c[4] = c[0]
+            let creditedRouted = (routedCount + n - 1 - w) / n            // rows i < routedCount with i % n == w
+            let creditedAll = (rows + n - 1 - w) / n
+            c[3] &+= UInt64(creditedRouted)
+            c[5] &+= UInt64(creditedAll - creditedRouted)
+        }
+        // Tokens received: every worker reads every token of the call.
+        for w in 0..<n { counters.pointer[w * Self.counterStride + 2] &+= UInt64(tokenCount) }
     }
 
     /// Fills every worker's dispatch (segments, row tokens) and the coordinator's return addresses. Rows of expert e
