@@ -46,7 +46,7 @@ public final class HTTPServer: Sendable {
 
 /// Shared server state: the listener, its poller registration and the set of open connections.
 final class ServerCore: @unchecked Sendable {
-    // NOTE: immutable after init except `state` and `pollerSlot`, each guarded by its Mutex.
+    // NOTE: immutable after init except `state`, which is guarded by its Mutex.
     let configuration: HTTPServerConfiguration
     let handler: any HTTPHandler
     /// Connection queues target this concurrent queue, so connections run in parallel on Dispatch's worker threads.
@@ -66,8 +66,8 @@ final class ServerCore: @unchecked Sendable {
     }
 
     private let state = Mutex(State())
-    /// Set by `start` (the process-wide poller; creating it can fail, and failing belongs to `start`).
-    private let pollerSlot = Mutex<Poller?>(nil)
+    /// The process-wide poller; `start` fails when it could not be created, so a started server always has it.
+    private var poller: Poller? { try? Poller.shared.get() }
 
     init(configuration: HTTPServerConfiguration, handler: any HTTPHandler) {
         self.configuration = configuration
@@ -91,7 +91,6 @@ final class ServerCore: @unchecked Sendable {
         let alreadyStarted = state.withLock { $0.started }
         if alreadyStarted { throw HTTPServerError("HTTPServer.start() called twice") }
         let poller = try Poller.shared.get()
-        pollerSlot.withLock { $0 = poller }
         let listener = try Listener.bind(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
         let token: UInt64
         do throws(HTTPServerError) {
@@ -138,7 +137,7 @@ final class ServerCore: @unchecked Sendable {
             guard let listener = state.listener, state.listenerToken != 0, !state.acceptPaused else { return nil }
             return (listener.fd, state.listenerToken)
         }
-        guard let (fd, token) = registration, let poller = pollerSlot.withLock({ $0 }) else { return }
+        guard let (fd, token) = registration, let poller else { return }
         poller.rearm(fd: fd, token: token, interest: .read)
     }
 
@@ -164,7 +163,7 @@ final class ServerCore: @unchecked Sendable {
         } else {
             transport = .plain(fd)
         }
-        guard let poller = pollerSlot.withLock({ $0 }) else {
+        guard let poller else {
             closeDescriptor(fd)
             return
         }
@@ -224,7 +223,7 @@ final class ServerCore: @unchecked Sendable {
                 return (listener, token, Array(state.connections.values))
             }
             if let listener {
-                if token != 0, let poller = pollerSlot.withLock({ $0 }) { poller.remove(fd: listener.fd, token: token) }
+                if token != 0, let poller { poller.remove(fd: listener.fd, token: token) }
                 closeDescriptor(listener.fd)
             }
             return connections

@@ -186,8 +186,14 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
             c[3] &+= UInt64(dispatch.rowCount - sharedRows)
             c[5] &+= UInt64(sharedRows)
         }
+        recordIdle(since: phaseStart)
+    }
+
+    /// Adds each worker's idle time in the expert phase that began at `phaseStart`: the phase's wall time less what
+    /// the worker was busy since the previous phase ended.
+    private func recordIdle(since phaseStart: UInt64) {
         let phase = Self.nanoseconds() &- phaseStart
-        for w in 0..<n {
+        for w in 0..<workerCount {
             let c = counters.pointer + w * Self.counterStride
             c[1] &+= phase &- min(phase, c[0] &- c[4])
             c[4] = c[0]   // busy ns at the end of the previous phase
@@ -270,11 +276,9 @@ public final class ExpertParallelExecutor: ExpertExecutor, @unchecked Sendable {
             let c = self.counters.pointer + worker * Self.counterStride
             c[0] &+= Self.nanoseconds() &- start
         }
-        let phase = Self.nanoseconds() &- phaseStart
+        recordIdle(since: phaseStart)
         for w in 0..<n {
             let c = counters.pointer + w * Self.counterStride
-            c[1] &+= phase &- min(phase, c[0] &- c[4])
-            c[4] = c[0]
             let creditedRouted = (routedCount + n - 1 - w) / n            // rows i < routedCount with i % n == w
             let creditedAll = (rows + n - 1 - w) / n
             c[3] &+= UInt64(creditedRouted)
