@@ -42,8 +42,14 @@ public final class KVStorage: @unchecked Sendable {
             throw KVCacheError("KVStorage: layerCount, blockCount, blockSize, kvHeadCount and headSize must be > 0 "
                 + "(got \(layerCount), \(blockCount), \(blockSize), \(kvHeadCount), \(headSize))")
         }
-        let (total, overflow) = layerCount.multipliedReportingOverflow(by: blockCount * blockSize * kvHeadCount * headSize)
-        guard !overflow, total < Int.max / 8 else { throw KVCacheError("KVStorage: \(blockCount) blocks do not fit in memory") }
+        var total = 1
+        for factor in [layerCount, blockCount, blockSize, kvHeadCount, headSize] {
+            let (product, overflow) = total.multipliedReportingOverflow(by: factor)
+            guard !overflow, product < Int.max / 8 else {
+                throw KVCacheError("KVStorage: \(blockCount) blocks do not fit in memory")
+            }
+            total = product
+        }
         self.layerCount = layerCount
         self.blockCount = blockCount
         self.blockSize = blockSize
@@ -52,15 +58,23 @@ public final class KVStorage: @unchecked Sendable {
         self.precision = precision
         slotSize = kvHeadCount * headSize
         elementCount = total
-        keys = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1) * precision.byteSize, alignment: 64)
-        values = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1) * precision.byteSize, alignment: 64)
-        keys.initializeMemory(as: UInt8.self, repeating: 0, count: total * precision.byteSize)
-        values.initializeMemory(as: UInt8.self, repeating: 0, count: total * precision.byteSize)
+        // Anonymous zero pages on 2 MiB pages: long-context attention walks megabytes of rows per step, and the
+        // pages are committed as blocks are first written, not all at start.
+        let arrayBytes = total * precision.byteSize
+        guard let keys = MemoryPages.allocateZeroed(byteCount: arrayBytes) else {
+            throw KVCacheError("KVStorage: could not map \(arrayBytes) bytes for the keys")
+        }
+        guard let values = MemoryPages.allocateZeroed(byteCount: arrayBytes) else {
+            MemoryPages.release(keys, byteCount: arrayBytes)
+            throw KVCacheError("KVStorage: could not map \(arrayBytes) bytes for the values")
+        }
+        self.keys = keys
+        self.values = values
     }
 
     deinit {
-        keys.deallocate()
-        values.deallocate()
+        MemoryPages.release(keys, byteCount: elementCount * precision.byteSize)
+        MemoryPages.release(values, byteCount: elementCount * precision.byteSize)
     }
 
     /// Positions the storage can hold per layer.

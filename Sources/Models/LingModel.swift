@@ -28,6 +28,23 @@ public final class LingModel: @unchecked Sendable {
     public var checkpoint: SafetensorsCheckpoint? { storage as? SafetensorsCheckpoint }
     /// The GGUF file(s), when the model was loaded from one.
     public var gguf: GGUFCheckpoint? { storage as? GGUFCheckpoint }
+    /// The mapped weight files.
+    public var mappedFiles: [MappedFile] {
+        checkpoint.map { $0.files.map(\.mapping) } ?? gguf.map { $0.files.map(\.mapping) } ?? []
+    }
+    /// The share of the resident weight bytes the kernel maps with 2 MiB pages, and those bytes (nil where
+    /// /proc/self/smaps is unavailable or nothing is resident). Below 1 where the page cache held parts of the
+    /// files in small folios before the model mapped them (see MemoryPages).
+    public var weightHugePageShare: (share: Double, residentBytes: Int)? {
+        var resident = 0
+        var huge = 0.0
+        for file in mappedFiles {
+            guard let report = file.hugePageShare else { continue }
+            resident += report.residentBytes
+            huge += report.share * Double(report.residentBytes)
+        }
+        return resident > 0 ? (huge / Double(resident), resident) : nil
+    }
     public let pool: ComputePool
     /// What the linears (all but the router) multiply the weights with.
     public let computeDType: ComputeDType

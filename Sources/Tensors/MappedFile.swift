@@ -30,15 +30,15 @@ public final class MappedFile: @unchecked Sendable {
         guard let mapped, mapped != MAP_FAILED else {
             throw MappedFileError(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
         }
+        // Faults then read the file ahead in 2 MiB folios that the kernel maps with one entry each (see
+        // MemoryPages); pages already cached in small folios stay as they are.
+        MemoryPages.adviseHugePages(mapped, byteCount: byteCount)
         base = UnsafeRawPointer(mapped)
     }
 
-    /// Asks the kernel to read ahead `[offset, offset + count)` (best effort).
-    public func adviseWillNeed(offset: Int, count: Int) {
-        guard let base, count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = offset / page * page
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), count + (offset - start), MADV_WILLNEED)
+    /// The share of this file's resident pages mapped with 2 MiB entries (see `MemoryPages.hugePageShare`).
+    public var hugePageShare: (share: Double, residentBytes: Int)? {
+        base.flatMap { MemoryPages.hugePageShare(containing: $0) }
     }
 
     deinit {

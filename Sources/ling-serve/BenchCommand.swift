@@ -143,7 +143,8 @@ struct BenchCommand: ParsableCommand {
                 "decode_bytes_per_token": \(bytesPerToken), "memory_bandwidth_bytes_per_second": \(number(bandwidth)), \
                 "decode_fraction_of_bandwidth": \(number(streams == 1 ? decodeBytesPerSecond / bandwidth : .nan)), \
                 "prefill_expert_workers": \(prefillWorkers.json), "decode_expert_workers": \(decodeWorkers.json), \
-                "rss_bytes": \(rss), "checkpoint_bytes": \(fileBytes)}
+                "rss_bytes": \(rss), "checkpoint_bytes": \(fileBytes), \
+                "weights_huge_page_share": \(number(model.weightHugePageShare?.share ?? .nan))}
                 """)
             return
         }
@@ -186,8 +187,9 @@ struct BenchCommand: ParsableCommand {
         }
         print("expert workers, prefill: " + prefillWorkers.text)
         print("expert workers, decode:  " + decodeWorkers.text)
-        print(String(format: "rss: %.2f GiB (checkpoint files %.2f GiB, mapped in place)", Double(rss) / Double(1 << 30),
-                     Double(fileBytes) / Double(1 << 30)))
+        let hugePages = model.weightHugePageShare.map { String(format: ", %.0f%% of the resident weights on 2 MiB pages", 100 * $0.share) } ?? ""
+        print(String(format: "rss: %.2f GiB (checkpoint files %.2f GiB, mapped in place", Double(rss) / Double(1 << 30),
+                     Double(fileBytes) / Double(1 << 30)) + hugePages + ")")
     }
 
     /// Per-worker expert-phase busy and idle time over one measured phase.

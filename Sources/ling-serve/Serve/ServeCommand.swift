@@ -199,6 +199,12 @@ struct ServerLaunch {
                 let model = try loadModel(directory: directory, setup: expertSetup,
                                           compute: ComputeSetting(rawValue: settings.computeDtype) ?? .auto).model
                 log.info("compute: \(model.computeDType) (compute-dtype \(settings.computeDtype); weights \(model.weightFormat))")
+                if let pages = model.weightHugePageShare {
+                    // Below 100%: the page cache held parts of the files in small folios before we mapped them;
+                    // decode reads those slower (evicting and re-reading the files, e.g. with `cat`, restores it).
+                    log.info(String(format: "weights: %.0f%% of the %.2f GiB resident on 2 MiB pages",
+                                    100 * pages.share, Double(pages.residentBytes) / Double(1 << 30)))
+                }
                 return try LingStepModel(
                     model: model, kvBlockCount: kvBlockCount, kvBlockSize: blockSize, precision: precision,
                     drafting: speculativeTokens > 0)
