@@ -38,6 +38,8 @@
 #   LEVELS ["1 4 16 64"], PROMPT_LEN [64], OUTPUT_LEN [128], ENDPOINT [/v1/completions]   server load
 #   REPS [3], LONG_REPS [2]   llama-bench -r for the short and the long rows
 #   WRK_SECONDS [10]      wrk duration on /health (0: skip)
+#   PAGE_CACHE [1]        1: first evict and re-read both checkpoints sequentially, so both engines map them with
+#                         2 MiB pages (scripts/page-cache.py); each server's share is logged and kept in the raw folder
 #   ENGINE_FLAGS []       extra flags of `ling-serve bench` AND `ling-serve serve` (e.g. "--compute-dtype bf16")
 #   SERVE_FLAGS []        extra flags of `ling-serve serve` only (e.g. "--pin-workers false")
 #   LLAMA_BENCH_FLAGS [], LLAMA_SERVER_FLAGS []   extra llama-bench / llama-server flags
@@ -70,6 +72,7 @@ ENDPOINT=${ENDPOINT:-/v1/completions}
 REPS=${REPS:-3}
 LONG_REPS=${LONG_REPS:-2}
 WRK_SECONDS=${WRK_SECONDS:-10}
+PAGE_CACHE=${PAGE_CACHE:-1}
 LING_SERVE=${LING_SERVE:-.build/release/ling-serve}
 LING_BENCH=${LING_BENCH:-.build/release/ling-bench}
 OUT_DIR=${OUT_DIR:-$PEER/results}
@@ -142,6 +145,10 @@ if [[ $Q8_0 == 1 ]]; then
     fi
 fi
 [[ -f $LLAMA_MODEL ]] || { echo "LLAMA_MODEL=$LLAMA_MODEL missing" >&2; exit 1; }
+if [[ $PAGE_CACHE == 1 ]]; then
+    # The same page-cache state for both sides: both files in 2 MiB folios (see scripts/page-cache.py)
+    log "$(python3 scripts/page-cache.py "$MODEL" "$LLAMA_MODEL")"
+fi
 
 # ---- the machine and the settings, for the report
 max_level=0
@@ -256,6 +263,10 @@ server_run() {  # side round
             || { cat "$raw/r$2-$1-serve-c$c.log" >&2; return 1; }
         log "  $1 server, $c streams: $(grep -m1 'Output token throughput' "$raw/r$2-$1-serve-c$c.log" || echo '?')"
     done
+    # How much of the server's memory the kernel maps with 2 MiB pages (weights, and KV where advised)
+    awk '/^Rss:/ {r = $2} /^(AnonHugePages|FilePmdMapped):/ {h += $2} END {if (r > 0) printf "%.0f%% of %.2f GiB resident on 2 MiB pages\n", 100 * h / r, r / 2^20}' \
+        "/proc/$server_pid/smaps_rollup" >"$raw/r$2-$1-hugepages.txt" 2>/dev/null || true
+    log "  $1 server memory: $(cat "$raw/r$2-$1-hugepages.txt" 2>/dev/null || echo '?')"
     if [[ $WRK_SECONDS -gt 0 ]]; then
         wrk -t2 -c64 -d"${WRK_SECONDS}s" --latency "$base/health" >"$raw/r$2-$1-wrk.txt" 2>&1
         log "  $1 /health: $(grep 'Requests/sec' "$raw/r$2-$1-wrk.txt")"
