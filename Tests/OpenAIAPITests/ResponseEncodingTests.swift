@@ -63,6 +63,15 @@ struct ResponseEncodingTests {
         #expect(id.hasPrefix("call_") && id.count == 29)
         #expect(id.dropFirst(5).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) })
         #expect(ResponseID.make(prefix: "x") != ResponseID.make(prefix: "x"))
+        // Every character of the alphabet comes out, about equally often, from a seeded generator; a generator
+        // stuck past the alphabet still ends.
+        var seeded = SplitMix(state: 7)
+        var counts: [Character: Int] = [:]
+        for _ in 0..<2000 { for c in ResponseID.make(prefix: "", using: &seeded) { counts[c, default: 0] += 1 } }
+        #expect(counts.count == 62)
+        #expect(counts.values.allSatisfy { $0 > 48000 / 62 * 8 / 10 && $0 < 48000 / 62 * 12 / 10 })
+        var stuck = Stuck()
+        #expect(ResponseID.make(prefix: "s_", using: &stuck).count == 26)
         #expect(text(ServerSentEvent.data(Array("{}".utf8))) == "data: {}\n\n")
     }
 }
@@ -86,4 +95,19 @@ struct FastChunkTests {
         }
         #expect(ChatResponseEncoding.fastChunk(header: header, index: 0, delta: .toolCallArguments(index: 0, fragment: ""), finishReason: nil, includeUsage: false) == nil)
     }
+}
+
+private struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+private struct Stuck: RandomNumberGenerator {
+    mutating func next() -> UInt64 { .max }
 }
