@@ -46,19 +46,19 @@ public enum MemoryPages {
     /// are committed when first written, not here. Release it with `release(_:byteCount:)`.
     public static func allocateZeroed(byteCount: Int) -> UnsafeMutableRawPointer? {
         guard byteCount > 0, byteCount <= Int.max - hugePageSize else { return nil }
-        // Over-map by one huge page and trim both ends, so the region starts on a 2 MiB boundary.
+        // Over-map by one huge page and trim both ends (on page boundaries), so the region starts on a 2 MiB
+        // boundary and exactly its pages stay mapped, which `release` unmaps.
         let mappedCount = byteCount + hugePageSize
         let mapped = mmap(nil, mappedCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let mapped, mapped != MAP_FAILED else { return nil }
+        let page = UInt(pageSize)
         let address = UInt(bitPattern: mapped)
+        let mappingEnd = (address + UInt(mappedCount) + page - 1) / page * page
         let aligned = (address + UInt(hugePageSize - 1)) / UInt(hugePageSize) * UInt(hugePageSize)
-        let head = Int(aligned - address)
-        if head > 0 { munmap(mapped, head) }
-        let end = Int(aligned) + byteCount
-        let tail = Int(address) + mappedCount - end
-        let roundedTail = tail / pageSize * pageSize
-        if roundedTail > 0, let tailStart = UnsafeMutableRawPointer(bitPattern: UInt(end + (tail - roundedTail))) {
-            munmap(tailStart, roundedTail)
+        let regionEnd = (aligned + UInt(byteCount) + page - 1) / page * page
+        if aligned > address { munmap(mapped, Int(aligned - address)) }
+        if mappingEnd > regionEnd, let tail = UnsafeMutableRawPointer(bitPattern: regionEnd) {
+            munmap(tail, Int(mappingEnd - regionEnd))
         }
         guard let region = UnsafeMutableRawPointer(bitPattern: aligned) else { return nil }
         adviseHugePages(region, byteCount: byteCount)
