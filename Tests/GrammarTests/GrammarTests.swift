@@ -1,6 +1,7 @@
 import Engine
 import JSON
 import Testing
+import TestSupport
 
 @testable import Grammar
 
@@ -35,18 +36,6 @@ struct TestVocabulary {
     var vocabulary: TokenVocabulary { TokenVocabulary(tokenBytes: tokens, specialIds: specials) }
 }
 
-/// SplitMix64: deterministic random walks.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
 
 /// Walks a constraint with random allowed tokens (half of the time preferring tokens that are not plain string
 /// content, so strings end) until it ends. Returns the token ids, or nil when it did not end within `limit`.

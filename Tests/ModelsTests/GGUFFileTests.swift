@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import Testing
+import TestSupport
 
 /// Builds GGUF bytes field by field (little-endian), for tests that need exact or deliberately broken files.
 struct GGUFBytes {
@@ -207,7 +208,7 @@ struct GGUFFileTests {
     @Test("10,000 mutated files parse or fail cleanly")
     func fuzz() throws {
         let original = Self.sample()
-        var generator = SplitMix(seed: 0x6767_7566)
+        var generator = SplitMix(state: 0x6767_7566)
         let path = NSTemporaryDirectory() + "lingserve-gguf-fuzz-\(getpid()).gguf"
         defer { unlink(path) }
         var parsed = 0
@@ -252,15 +253,3 @@ struct GGUFFileTests {
     }
 }
 
-/// A small deterministic generator for the fuzz test.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
