@@ -39,7 +39,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("skip-limits"), help: "Do not measure the machine's bandwidth and sgemm limits (faster A/B runs).")
     var skipLimits = false
 
-    @Flag(help: "Also print each part's share of the decode step (wall time per part, summed over the steps).")
+    @Flag(help: "Also print each part's share of the measured prefill pass and of the decode step (wall time per part).")
     var profile = false
 
     @Flag(help: "Print the figures as one JSON object.")
@@ -94,6 +94,8 @@ struct BenchCommand: ParsableCommand {
         }
 
         let beforePrefill = experts.workerStats
+        let prefillProfile = profile ? ForwardProfile() : nil
+        model.profile = prefillProfile
         let prefillStart = DispatchTime.now().uptimeNanoseconds
         var out = try model.forward(batch(prompts, start: 0), kv: kv)
         let prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - prefillStart) / 1e9
@@ -175,21 +177,26 @@ struct BenchCommand: ParsableCommand {
             }
         }
         print(decodeLine)
-        if let decodeProfile, decodeProfile.passCount > 0 {
-            let steps = Double(decodeProfile.passCount)
-            let total = decodeProfile.seconds.reduce(0, +)
-            print(String(format: "decode step by part (ms/step, share of the %.2f ms the parts add up to):", 1000 * total / steps))
-            for part in ForwardProfile.Part.allCases where decodeProfile.seconds[part.rawValue] > 0 {
-                let s = decodeProfile.seconds[part.rawValue]
-                let name = part.name.padding(toLength: 42, withPad: " ", startingAt: 0)
-                print("  " + name + String(format: " %7.3f ms  %5.1f%%", 1000 * s / steps, 100 * s / total))
-            }
-        }
+        if let prefillProfile { printProfile(prefillProfile, of: "prefill pass") }
+        if let decodeProfile { printProfile(decodeProfile, of: "decode step") }
         print("expert workers, prefill: " + prefillWorkers.text)
         print("expert workers, decode:  " + decodeWorkers.text)
         let hugePages = model.weightHugePageShare.map { String(format: ", %.0f%% of the resident weights on 2 MiB pages", 100 * $0.share) } ?? ""
         print(String(format: "rss: %.2f GiB (checkpoint files %.2f GiB, mapped in place", Double(rss) / Double(1 << 30),
                      Double(fileBytes) / Double(1 << 30)) + hugePages + ")")
+    }
+
+    /// Each part's wall time per pass and its share of the parts' sum.
+    private func printProfile(_ profile: ForwardProfile, of pass: String) {
+        guard profile.passCount > 0 else { return }
+        let passes = Double(profile.passCount)
+        let total = profile.seconds.reduce(0, +)
+        print(String(format: "\(pass) by part (ms/pass, share of the %.2f ms the parts add up to):", 1000 * total / passes))
+        for part in ForwardProfile.Part.allCases where profile.seconds[part.rawValue] > 0 {
+            let s = profile.seconds[part.rawValue]
+            let name = part.name.padding(toLength: 42, withPad: " ", startingAt: 0)
+            print("  " + name + String(format: " %8.3f ms  %5.1f%%", 1000 * s / passes, 100 * s / total))
+        }
     }
 
     /// Per-worker expert-phase busy and idle time over one measured phase.
