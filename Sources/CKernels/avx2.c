@@ -25,6 +25,7 @@
 #define W_BF16(p) lk_bf16x8_avx2(p)
 #define W_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 #define W_FP8(p) lk_fp8x8_avx2(p)
+#define W_Q8(block, k) lk_q8x8_avx2(block, k)
 
 // Fixed tree: (l0+l4, l1+l5, l2+l6, l3+l7) -> (a+c, b+d) -> sum. Same tree as the portable reduce_lanes.
 static inline __attribute__((always_inline)) LK_TARGET float lk_hsum_avx2(__m256 v) {
@@ -49,6 +50,14 @@ static inline __attribute__((always_inline)) LK_TARGET __m256 lk_fp8x8_avx2(cons
     __m256i nan = _mm256_or_si256(sign, _mm256_set1_epi32(0x7fc00000));
     __m256i isNaN = _mm256_cmpeq_epi32(magnitude, _mm256_set1_epi32(0x7f));
     return _mm256_castsi256_ps(_mm256_blendv_epi8(bits, nan, isNaN));
+}
+
+// Elements [k, k + 8) of a Q8_0 block, d * q (exact in f32).
+static inline __attribute__((always_inline)) LK_TARGET __m256 lk_q8x8_avx2(const uint8_t *block, int64_t k) {
+    uint16_t d;
+    memcpy(&d, block, 2);
+    const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2 + k))));
+    return _mm256_mul_ps(q, _mm256_set1_ps(lk_scalar_f16_to_f32(d)));
 }
 
 #include "linear_impl.h"

@@ -27,6 +27,7 @@
 #define W_BF16(p) lk_bf16x16_avx512(p)
 #define W_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
 #define W_FP8(p) lk_fp8x16_avx512(p)
+#define W_Q8(block, k) lk_q8x16_avx512(block, k)
 
 // Fixed tree: 16 -> 8 (l + l+8) -> 4 -> 2 -> 1.
 static inline __attribute__((always_inline)) LK_TARGET float lk_hsum_avx512(__m512 v) {
@@ -51,6 +52,14 @@ static inline __attribute__((always_inline)) LK_TARGET __m512 lk_fp8x16_avx512(c
     __m512i nan = _mm512_or_si512(sign, _mm512_set1_epi32(0x7fc00000));
     __mmask16 isNaN = _mm512_cmpeq_epi32_mask(magnitude, _mm512_set1_epi32(0x7f));
     return _mm512_castsi512_ps(_mm512_mask_mov_epi32(bits, isNaN, nan));
+}
+
+// Elements [k, k + 16) of a Q8_0 block, d * q (exact in f32).
+static inline __attribute__((always_inline)) LK_TARGET __m512 lk_q8x16_avx512(const uint8_t *block, int64_t k) {
+    uint16_t d;
+    memcpy(&d, block, 2);
+    const __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(block + 2 + k))));
+    return _mm512_mul_ps(q, _mm512_set1_ps(lk_scalar_f16_to_f32(d)));
 }
 
 #include "linear_impl.h"

@@ -65,9 +65,21 @@ static inline float lk_scalar_fp8_e4m3_to_f32(uint8_t v) {
     return f;
 }
 
+#define LK_Q8_BLOCK 32        // elements per Q8_0 block
+#define LK_Q8_BLOCK_BYTES 34  // f16 scale + 32 int8
+
+/// Element `index` of a Q8_0 matrix whose rows are whole blocks (so block index / 32 holds it): d * q, exact.
+static inline float lk_scalar_q8_0(const void *w, int64_t index) {
+    const uint8_t *block = (const uint8_t *)w + (index / LK_Q8_BLOCK) * LK_Q8_BLOCK_BYTES;
+    uint16_t d;
+    memcpy(&d, block, 2);
+    return lk_scalar_f16_to_f32(d) * (float)(int8_t)block[2 + index % LK_Q8_BLOCK];
+}
+
 /// Element `index` of a weight matrix as f32 (FP8 without its block scale).
 static inline float lk_scalar_weight(const void *w, lk_dtype dtype, int64_t index) {
     switch (dtype) {
+    case LK_DTYPE_Q8_0: return lk_scalar_q8_0(w, index);
     case LK_DTYPE_F32: return ((const float *)w)[index];
     case LK_DTYPE_BF16: return lk_scalar_bf16_to_f32(((const uint16_t *)w)[index]);
     case LK_DTYPE_F16: return lk_scalar_f16_to_f32(((const uint16_t *)w)[index]);
@@ -145,6 +157,20 @@ void lk_attention_merge_avx2(const lk_attention_rows *rows, const lk_kv_head *kv
                              const float *spanMax, const float *spanSum);
 void lk_attention_merge_avx512(const lk_attention_rows *rows, const lk_kv_head *kv, int64_t spanCount,
                                const float *partials, const float *spanMax, const float *spanSum);
+
+// int8-compute linears over Q8_0 weights (portable.c, avx2.c, avx512.c); the SIMD ones return 0 when the CPU lacks
+// what they need. Staging has one scalar definition (the SIMD stagers produce its bits).
+void lk_q8_stage_portable(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize);
+void lk_q8_stage_avx512(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize);
+void lk_q8_stage_avx2(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize);
+void lk_linear_q8_int8_portable(float *y, int64_t yStride, const float *staged, int64_t stagedStride, const void *w,
+                                int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd);
+void lk_linear_q8_int8_avx512vnni(float *y, int64_t yStride, const float *staged, int64_t stagedStride, const void *w,
+                                  int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd);
+void lk_linear_q8_int8_avx2(float *y, int64_t yStride, const float *staged, int64_t stagedStride, const void *w,
+                            int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd);
+/// Bytes of the staged layout per pair of blocks: 64 int8, 16 f32 scales, 16 int32 corrections.
+#define LK_Q8_PAIR_BYTES 192
 
 // AMX (amx.c): bf16 x bf16 linears on tiles, with their own staging layout.
 int lk_amx_usable(void);

@@ -3,6 +3,7 @@
 //   VEC, LANES                    vector type of LANES f32 lanes
 //   V_ZERO() V_LOADU(p) V_FMA(a, b, c) V_MUL(a, b) V_SET1(f) V_HSUM(v)
 //   W_BF16(p) W_F16(p) W_FP8(p)   LANES weights at p converted to f32 (FP8 without its block scale)
+//   W_Q8(block, k)                LANES weights of a Q8_0 block starting at its element k, dequantized (d * q)
 //   GEMV_ROWS                     rows per tile when tokenCount == 1
 //   GEMM_ROWS, GEMM_TOKENS        rows x tokens per register tile when tokenCount > 1
 //   PANEL_BYTES                   bytes of weight rows kept in L2 while every token tile passes by (the next
@@ -34,6 +35,8 @@ LK_AI VEC LK_NAME(load_w)(const void *w, const lk_dtype dtype, int64_t index) {
     case LK_DTYPE_BF16: return W_BF16((const uint16_t *)w + index);
     case LK_DTYPE_F16: return W_F16((const uint16_t *)w + index);
     case LK_DTYPE_FP8_E4M3: return W_FP8((const uint8_t *)w + index);
+    case LK_DTYPE_Q8_0:  // rows are whole blocks and LANES divides 32, so a vector never straddles two blocks
+        return W_Q8((const uint8_t *)w + (index / LK_Q8_BLOCK) * LK_Q8_BLOCK_BYTES, index % LK_Q8_BLOCK);
     }
     return V_ZERO();
 }
@@ -308,11 +311,14 @@ LK_AI void LK_NAME(token_tiles)(float *y, int64_t yStride, const float *x, int64
 
 LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStride, const LK_NAME(matrix) *m,
                         const lk_dtype dtype, int64_t tokenCount, int64_t rowBegin, int64_t rowEnd) {
-    const int64_t elementSize = dtype == LK_DTYPE_F32 ? 4 : dtype == LK_DTYPE_FP8_E4M3 ? 1 : 2;
-    const int64_t rowBytes = m->inSize * elementSize;
+    // Q8_0 (dequantized for an f32-compute linear, the exact mode) is walked without software prefetch: its
+    // addresses are not a whole number of bytes per element. The int8 mode, the fast one, has its own walk.
+    const int quantized = dtype == LK_DTYPE_Q8_0;
+    const int64_t elementSize = dtype == LK_DTYPE_F32 ? 4 : dtype == LK_DTYPE_FP8_E4M3 || quantized ? 1 : 2;
+    const int64_t rowBytes = lk_dtype_row_bytes(dtype, m->inSize);
     // Rows under 4 KiB (expert down [2048x512] in bf16: 1 KiB) are too short to train the hardware prefetcher;
     // where the weights are streamed once (GEMV, or a single token tile), software prefetch runs two tiles ahead.
-    const int shortRows = rowBytes < LK_SHORT_ROW_BYTES;
+    const int shortRows = rowBytes < LK_SHORT_ROW_BYTES && !quantized;
     const LK_NAME(prefetch) none = {NULL, 0, elementSize};
     if (tokenCount == 1) {  // GEMV: stream GEMV_ROWS rows at a time
         if (shortRows) {  // two tiles ahead; stops two tiles before rowEnd, so no line past the range is fetched
@@ -339,6 +345,8 @@ LK_AI void LK_NAME(run)(float *y, int64_t yStride, const float *x, int64_t xStri
                 LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 3, 0, ahead, 0);
             else
                 LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 0, 0, none, 0);
+        } else if (quantized) {
+            LK_NAME(token_tiles)(y, yStride, x, xStride, m, dtype, p0, p1, tokenCount, 0, 0, none, 0);
         } else {
             // The first token tile reads the panel from memory, the others from L2; the second one also brings the
             // next panel into L2, so the next first pass does not wait on memory.
@@ -368,6 +376,7 @@ LK_DTYPE_INSTANCE(f32, LK_DTYPE_F32)
 LK_DTYPE_INSTANCE(bf16, LK_DTYPE_BF16)
 LK_DTYPE_INSTANCE(f16, LK_DTYPE_F16)
 LK_DTYPE_INSTANCE(fp8, LK_DTYPE_FP8_E4M3)
+LK_DTYPE_INSTANCE(q8, LK_DTYPE_Q8_0)
 #undef LK_DTYPE_INSTANCE
 
 int LK_NAME(lk_linear)(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w, lk_dtype dtype,
@@ -378,6 +387,10 @@ int LK_NAME(lk_linear)(float *y, int64_t yStride, const float *x, int64_t xStrid
     case LK_DTYPE_F32: LK_NAME(run_f32)(y, yStride, x, xStride, &m, tokenCount, rowBegin, rowEnd); return 1;
     case LK_DTYPE_BF16: LK_NAME(run_bf16)(y, yStride, x, xStride, &m, tokenCount, rowBegin, rowEnd); return 1;
     case LK_DTYPE_F16: LK_NAME(run_f16)(y, yStride, x, xStride, &m, tokenCount, rowBegin, rowEnd); return 1;
+    case LK_DTYPE_Q8_0:
+        if (inSize % LK_Q8_BLOCK != 0) return 0;
+        LK_NAME(run_q8)(y, yStride, x, xStride, &m, tokenCount, rowBegin, rowEnd);
+        return 1;
     case LK_DTYPE_FP8_E4M3:
         // The SIMD walk needs each vector inside one scale block; other block shapes take the portable path
         // (a property of the matrix, never of the call, so batch invariance holds).

@@ -43,7 +43,23 @@ void lk_to_f32(float *dst, const void *src, lk_dtype dtype, int64_t offset, int6
         for (int64_t i = 0; i < n; i++) dst[i] = fp8_e4m3_to_f32(s[i]);
         break;
     }
+    case LK_DTYPE_Q8_0:
+        for (int64_t i = 0; i < n; i++) dst[i] = lk_scalar_q8_0(src, offset + i);
+        break;
     }
+}
+
+int64_t lk_dtype_block_elements(lk_dtype dtype) { return dtype == LK_DTYPE_Q8_0 ? LK_Q8_BLOCK : 1; }
+
+int64_t lk_dtype_row_bytes(lk_dtype dtype, int64_t inSize) {
+    switch (dtype) {
+    case LK_DTYPE_F32: return inSize * 4;
+    case LK_DTYPE_BF16:
+    case LK_DTYPE_F16: return inSize * 2;
+    case LK_DTYPE_FP8_E4M3: return inSize;
+    case LK_DTYPE_Q8_0: return inSize / LK_Q8_BLOCK * LK_Q8_BLOCK_BYTES;
+    }
+    return 0;
 }
 
 void lk_fp8_row_to_f32(float *dst, const uint8_t *w, const lk_fp8_scales *fp8, int64_t inSize, int64_t row) {
@@ -157,6 +173,92 @@ void lk_exp_shifted_f32(float *v, int64_t n, float shift) {
 }
 
 // One weight row converted to f32 at a time, on the stack in chunks, so any dtype shares the f32 dot.
+// ---- int8 compute over Q8_0 weights ------------------------------------------------------------------------------
+
+int64_t lk_q8_stage_stride(int64_t inSize) {
+    const int64_t pairs = (inSize / LK_Q8_BLOCK + 1) / 2;
+    return pairs * (LK_Q8_PAIR_BYTES / 4);
+}
+
+/// One block of 32 activations: its int8 values, scale and four-value sums (the reference every stager matches).
+static void q8_stage_block(const float *x, int8_t *q, float *scale, int32_t *correction) {
+    float amax = 0;
+    for (int i = 0; i < LK_Q8_BLOCK; i++) {
+        const float a = fabsf(x[i]);
+        amax = a > amax ? a : amax;  // NaN never wins (the SIMD max keeps its second operand)
+    }
+    const float d = amax / 127.0f;
+    const float id = amax > 0 ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < LK_Q8_BLOCK; i++) {
+        float v = x[i] * id;
+        v = v > -127.0f ? v : -127.0f;  // NaN -> -127
+        v = v < 127.0f ? v : 127.0f;
+        q[i] = (int8_t)(int)__builtin_nearbyintf(v);
+    }
+    for (int j = 0; j < 8; j++) {
+        scale[j] = d;
+        correction[j] = -128 * ((int32_t)q[4 * j] + q[4 * j + 1] + q[4 * j + 2] + q[4 * j + 3]);
+    }
+}
+
+void lk_q8_stage_portable(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize) {
+    const int64_t blocks = inSize / LK_Q8_BLOCK, stride = lk_q8_stage_stride(inSize);
+    for (int64_t t = 0; t < tokenCount; t++) {
+        char *row = (char *)(staged + t * stride);
+        for (int64_t b = 0; b < blocks; b++) {
+            char *pair = row + (b / 2) * LK_Q8_PAIR_BYTES;
+            const int half = (int)(b % 2);
+            q8_stage_block(x + t * xStride + b * LK_Q8_BLOCK, (int8_t *)pair + 32 * half, (float *)(pair + 64) + 8 * half,
+                           (int32_t *)(pair + 128) + 8 * half);
+        }
+        if (blocks % 2) {  // the last pair's second block: zeros (no products, scale 0)
+            char *pair = row + (blocks / 2) * LK_Q8_PAIR_BYTES;
+            memset(pair + 32, 0, 32);
+            memset(pair + 64 + 32, 0, 32);
+            memset(pair + 128 + 32, 0, 32);
+        }
+    }
+}
+
+void lk_q8_stage(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize) {
+#if defined(__x86_64__)
+    lk_isa isa = lk_active_isa();
+    if (isa == LK_ISA_AVX512) return lk_q8_stage_avx512(staged, x, xStride, tokenCount, inSize);
+    if (isa == LK_ISA_AVX2) return lk_q8_stage_avx2(staged, x, xStride, tokenCount, inSize);
+#endif
+    lk_q8_stage_portable(staged, x, xStride, tokenCount, inSize);
+}
+
+/// The AVX2 kernel's arithmetic, element by element: 8 lanes, lane j of each block taking the integer sum of the
+/// products 4j..4j+3, scaled by d_w * d_x and added with FMA, blocks in order, then the 8-lane tree.
+void lk_linear_q8_int8_portable(float *y, int64_t yStride, const float *staged, int64_t stagedStride, const void *w,
+                                int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd) {
+    const int64_t blocks = inSize / LK_Q8_BLOCK, rowBytes = blocks * LK_Q8_BLOCK_BYTES;
+    for (int64_t o = rowBegin; o < rowEnd; o++) {
+        const uint8_t *row = (const uint8_t *)w + o * rowBytes;
+        for (int64_t t = 0; t < tokenCount; t++) {
+            const char *xs = (const char *)(staged + t * stagedStride);
+            float acc[LANES] = {0};
+            for (int64_t b = 0; b < blocks; b++) {
+                const uint8_t *block = row + b * LK_Q8_BLOCK_BYTES;
+                uint16_t dBits;
+                memcpy(&dBits, block, 2);
+                const char *pair = xs + (b / 2) * LK_Q8_PAIR_BYTES;
+                const int8_t *xq = (const int8_t *)pair + 32 * (b % 2);
+                float dx;
+                memcpy(&dx, pair + 64 + 32 * (b % 2), 4);
+                const float scale = f16_to_f32(dBits) * dx;
+                for (int j = 0; j < LANES; j++) {
+                    int32_t sum = 0;
+                    for (int k = 4 * j; k < 4 * j + 4; k++) sum += (int32_t)(int8_t)block[2 + k] * xq[k];
+                    acc[j] = fmaf((float)sum, scale, acc[j]);
+                }
+            }
+            y[t * yStride + o] = reduce_lanes(acc);
+        }
+    }
+}
+
 #define CHUNK 256
 
 static void linear_portable(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w,
@@ -229,6 +331,21 @@ static int cpuHasBF16Dot(void) {
 #endif
 }
 
+static int cpuHasVNNI(void) {
+#if defined(__x86_64__)
+    static _Atomic int known = -1;
+    int has = atomic_load_explicit(&known, memory_order_relaxed);
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx512vnni") ? 1 : 0;
+        atomic_store_explicit(&known, has, memory_order_relaxed);
+    }
+    return has;
+#else
+    return 0;
+#endif
+}
+
 int lk_bf16_dot_available(lk_dtype dtype) {
     return dtype == LK_DTYPE_BF16 && lk_active_isa() == LK_ISA_AVX512 && lk_linear_bf16_dot_avx512bf16 &&
            cpuHasBF16Dot();
@@ -284,6 +401,21 @@ void lk_linear(float *y, int64_t yStride, const float *x, int64_t xStride, const
 #endif
     if (compute == LK_COMPUTE_BF16 && lk_bf16_dot_available(dtype)) {
         lk_linear_bf16_dot_avx512bf16(y, yStride, x, xStride, w, tokenCount, inSize, rowBegin, rowEnd);
+        return;
+    }
+    if (compute == LK_COMPUTE_INT8 && dtype == LK_DTYPE_Q8_0) {  // x as staged by lk_q8_stage
+#if defined(__x86_64__)
+        const lk_isa active = lk_active_isa();
+        if (active == LK_ISA_AVX512 && cpuHasVNNI()) {
+            lk_linear_q8_int8_avx512vnni(y, yStride, x, xStride, w, tokenCount, inSize, rowBegin, rowEnd);
+            return;
+        }
+        if (active >= LK_ISA_AVX2) {
+            lk_linear_q8_int8_avx2(y, yStride, x, xStride, w, tokenCount, inSize, rowBegin, rowEnd);
+            return;
+        }
+#endif
+        lk_linear_q8_int8_portable(y, yStride, x, xStride, w, tokenCount, inSize, rowBegin, rowEnd);
         return;
     }
     // Otherwise x is f32: as given, or already rounded to bf16 values by lk_bf16_stage.

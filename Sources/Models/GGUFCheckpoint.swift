@@ -123,6 +123,7 @@ public final class GGUFCheckpoint: @unchecked Sendable {
         case .f32: .f32
         case .f16: .f16
         case .bf16: .bf16
+        case .q8_0: .q8_0
         default: nil
         }
     }

@@ -153,7 +153,15 @@ private struct WeightBinder {
             throw ModelError("\(entry.file): tensor \(name) has shape \(entry.shape), expected [\(rows), \(columns)]")
         }
         guard let dtype = entry.dtype else {
-            throw ModelError("\(entry.file): tensor \(name) has type \(entry.dtypeName); supported: F32, BF16, F16, F8_E4M3")
+            throw ModelError("\(entry.file): tensor \(name) has type \(entry.dtypeName); supported: F32, BF16, F16, F8_E4M3, Q8_0")
+        }
+        guard columns % dtype.blockElements == 0 else {
+            throw ModelError("\(entry.file): tensor \(name) is \(dtype) with rows of \(columns) elements, not a multiple of "
+                + "its block of \(dtype.blockElements)")
+        }
+        guard entry.byteCount == rows * dtype.rowByteCount(columns: columns) else {
+            throw ModelError("\(entry.file): tensor \(name) holds \(entry.byteCount) bytes, expected "
+                + "\(rows * dtype.rowByteCount(columns: columns)) for [\(rows), \(columns)] \(dtype)")
         }
         used.insert(name)
         var scales: FP8BlockScales? = nil
@@ -171,7 +179,7 @@ private struct WeightBinder {
                                     blockColumns: blockColumns)
         }
         return WeightMatrix(base: entry.data, dtype: dtype, rowCount: rows, columnCount: columns, fp8Scales: scales,
-                            compute: compute ?? self.compute)
+                            compute: (compute ?? self.compute).forMatrix(dtype))
     }
 
     mutating func vector(_ name: String, _ count: Int) throws(ModelError) -> [Float] {
@@ -179,7 +187,7 @@ private struct WeightBinder {
         guard entry.shape == [count] else {
             throw ModelError("\(entry.file): tensor \(name) has shape \(entry.shape), expected [\(count)]")
         }
-        guard let dtype = entry.dtype, dtype != .fp8E4M3 else {
+        guard let dtype = entry.dtype, dtype != .fp8E4M3, !dtype.isQuantized else {
             throw ModelError("\(entry.file): tensor \(name) has dtype \(entry.dtypeName); supported: F32, BF16, F16")
         }
         used.insert(name)

@@ -4,7 +4,7 @@ internal import CKernels
 public enum Kernels {
     /// y[t, o] = sum_i x[t, i] * w[o, i] for o in rows; x: [tokenCount, w.columnCount] stride xStride,
     /// y: [tokenCount, *] stride yStride. Bit-identical for any tokenCount and row range (batch invariant).
-    /// A bf16-compute matrix (`w.compute`) needs `stage`, where x is rounded to bf16 first.
+    /// A bf16- or int8-compute matrix (`w.compute`) needs `stage`, where x is rounded to bf16 or quantized first.
     @inline(__always)
     public static func linear(_ y: UnsafeMutablePointer<Float>, yStride: Int, _ x: UnsafePointer<Float>, xStride: Int,
                               _ w: WeightMatrix, tokenCount: Int, rows: Range<Int>, stage: ScratchArray<Float>? = nil) {
@@ -18,12 +18,19 @@ public enum Kernels {
     }
 
     /// The activations a linear over `w` reads: x itself for f32 compute; for bf16 compute, x rounded to bf16 in
-    /// `stage` (laid out for the kernel the CPU will run) and that layout's row stride.
+    /// `stage` (laid out for the kernel the CPU will run); for int8 compute, x quantized per block of 32; and that
+    /// layout's row stride.
     @inline(__always)
     static func stageActivations(_ x: UnsafePointer<Float>, xStride: Int, _ w: WeightMatrix, tokenCount: Int,
                                  stage: ScratchArray<Float>?) -> (UnsafePointer<Float>, Int) {
-        guard w.compute == .bf16 else { return (x, xStride) }
-        guard let stage else { preconditionFailure("a bf16-compute linear needs a staging buffer") }
+        guard w.compute != .f32 else { return (x, xStride) }
+        guard let stage else { preconditionFailure("a bf16- or int8-compute linear needs a staging buffer") }
+        if w.compute == .int8 {
+            let stride = Int(lk_q8_stage_stride(Int64(w.columnCount)))
+            stage.reserve(tokenCount * stride)
+            lk_q8_stage(stage.pointer, x, Int64(xStride), Int64(tokenCount), Int64(w.columnCount))
+            return (UnsafePointer(stage.pointer), stride)
+        }
         let dtype = lk_dtype(rawValue: UInt32(w.dtype.rawValue))
         let stride = Int(lk_bf16_stage_stride(dtype, Int64(w.columnCount)))
         stage.reserve(tokenCount * stride)
@@ -56,6 +63,7 @@ public enum Kernels {
     /// Converts `count` elements of `dtype` at `src` to f32.
     public static func toF32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, dtype: WeightDType, count: Int) {
         precondition(dtype != .fp8E4M3, "FP8 needs block scales")
+        precondition(count % dtype.blockElements == 0, "quantized weights convert whole blocks")
         lk_to_f32(dst, src, lk_dtype(rawValue: UInt32(dtype.rawValue)), 0, Int64(count))
     }
 
@@ -94,5 +102,11 @@ public enum Kernels {
 
 extension WeightMatrix {
     /// The C kernels' spelling of `compute`.
-    var kernelCompute: lk_compute { compute == .bf16 ? LK_COMPUTE_BF16 : LK_COMPUTE_F32 }
+    var kernelCompute: lk_compute {
+        switch compute {
+        case .f32: LK_COMPUTE_F32
+        case .bf16: LK_COMPUTE_BF16
+        case .int8: LK_COMPUTE_INT8
+        }
+    }
 }

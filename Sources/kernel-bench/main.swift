@@ -1,9 +1,10 @@
 // kernel-bench: lk_linear speed on Ling-mini-2.0 shapes, per ISA and dtype, against this machine's limits.
-// Usage: kernel-bench [--threads N] [--tokens N] [--isa all|avx512|avx2|portable] [--dtype all|bf16|f32|f16|fp8]
-//                     [--compute f32|bf16|all] [--amx on|off|both] [--quick] [--shapes NAME,NAME...]
+// Usage: kernel-bench [--threads N] [--tokens N] [--isa all|avx512|avx2|portable]
+//                     [--dtype all|bf16|f32|f16|fp8|q8_0] [--compute f32|bf16|int8|all] [--amx on|off|both] [--quick] [--shapes NAME,NAME...]
 // --compute bf16 rounds the activations to bf16 (timed, as the engine stages them once per linear) and, over bf16
 // weights on a CPU with AVX512-BF16, multiplies with VDPBF16PS, or on AMX tiles where the CPU has them (--amx off
-// forbids the tiles, both runs each way).
+// forbids the tiles, both runs each way). --compute int8 (Q8_0 weights only) quantizes the activations per block of 32
+// (timed, as lk_q8_stage runs once per linear) and multiplies with integer dot products (AVX512-VNNI where present).
 import CKernels
 import Glibc
 import Tensors
@@ -40,9 +41,10 @@ func parseOptions() -> Options? {
             }
         case "--compute":
             switch arguments.popFirst() {
-            case "all": options.computes = [LK_COMPUTE_F32, LK_COMPUTE_BF16]
+            case "all": options.computes = [LK_COMPUTE_F32, LK_COMPUTE_BF16, LK_COMPUTE_INT8]
             case "f32": options.computes = [LK_COMPUTE_F32]
             case "bf16": options.computes = [LK_COMPUTE_BF16]
+            case "int8": options.computes = [LK_COMPUTE_INT8]
             default: return nil
             }
         case "--amx":
@@ -54,11 +56,12 @@ func parseOptions() -> Options? {
             }
         case "--dtype":
             switch arguments.popFirst() {
-            case "all": options.dtypes = [LK_DTYPE_BF16, LK_DTYPE_F32, LK_DTYPE_F16, LK_DTYPE_FP8_E4M3]
+            case "all": options.dtypes = [LK_DTYPE_BF16, LK_DTYPE_F32, LK_DTYPE_F16, LK_DTYPE_FP8_E4M3, LK_DTYPE_Q8_0]
             case "bf16": options.dtypes = [LK_DTYPE_BF16]
             case "f32": options.dtypes = [LK_DTYPE_F32]
             case "f16": options.dtypes = [LK_DTYPE_F16]
             case "fp8": options.dtypes = [LK_DTYPE_FP8_E4M3]
+            case "q8_0": options.dtypes = [LK_DTYPE_Q8_0]
             default: return nil
             }
         default: return nil
@@ -78,35 +81,35 @@ func dtypeName(_ dtype: lk_dtype) -> String {
     case LK_DTYPE_F32: "f32"
     case LK_DTYPE_BF16: "bf16"
     case LK_DTYPE_F16: "f16"
+    case LK_DTYPE_Q8_0: "q8_0"
     default: "fp8"
     }
 }
 
-func elementSize(_ dtype: lk_dtype) -> Int {
-    switch dtype {
-    case LK_DTYPE_F32: 4
-    case LK_DTYPE_FP8_E4M3: 1
-    default: 2
-    }
+/// Bytes of an [outSize, inSize] matrix of `dtype`.
+func matrixBytes(_ dtype: lk_dtype, outSize: Int, inSize: Int) -> Int {
+    outSize * Int(lk_dtype_row_bytes(dtype, Int64(inSize)))
 }
 
 /// Best time of `repeats` calls of lk_linear_parallel.
 func timeLinear(pool: OpaquePointer?, outSize: Int, inSize: Int, tokenCount: Int, dtype: lk_dtype,
                 compute: lk_compute, repeats: Int) -> Double {
-    let weightBytes = outSize * inSize * elementSize(dtype)
+    let weightBytes = matrixBytes(dtype, outSize: outSize, inSize: inSize)
     // Decode reads weights from DRAM (a model is far larger than L3), so GEMV cycles through copies that together
     // exceed the caches. Prefill reuses each weight across tokens, so one copy is representative there.
     let copyCount = tokenCount == 1 ? max(1, (256 << 20) / weightBytes) : 1
     let weights = UnsafeMutableRawPointer.allocate(byteCount: weightBytes * copyCount, alignment: 64)
     defer { weights.deallocate() }
-    // Small, finite values in every dtype (0x3c3c is about 0.0115 in bf16 and 1.06 in f16, 0x3c is 0.75 in fp8).
+    // Small, finite values in every dtype (0x3c3c is about 0.0115 in bf16 and 1.06 in f16, 0x3c is 0.75 in fp8; a Q8_0
+    // block of d = 1.06 and q = 60).
     memset(weights, 0x3c, weightBytes * copyCount)
     let x = UnsafeMutablePointer<Float>.allocate(capacity: tokenCount * inSize)  // [tokenCount, inSize]
     defer { x.deallocate() }
     for index in 0..<(tokenCount * inSize) { x[index] = Float(index % 7) * 0.1 - 0.3 }
     let y = UnsafeMutablePointer<Float>.allocate(capacity: tokenCount * outSize)  // [tokenCount, outSize]
     defer { y.deallocate() }
-    let stageStride = compute == LK_COMPUTE_BF16 ? Int(lk_bf16_stage_stride(dtype, Int64(inSize))) : inSize
+    let stageStride = compute == LK_COMPUTE_BF16 ? Int(lk_bf16_stage_stride(dtype, Int64(inSize)))
+        : compute == LK_COMPUTE_INT8 ? Int(lk_q8_stage_stride(Int64(inSize))) : inSize
     let staged = UnsafeMutablePointer<Float>.allocate(capacity: tokenCount * stageStride)  // [tokenCount, stageStride]
     defer { staged.deallocate() }
     let scaleCount = (outSize + 127) / 128 * ((inSize + 127) / 128)
@@ -117,8 +120,12 @@ func timeLinear(pool: OpaquePointer?, outSize: Int, inSize: Int, tokenCount: Int
         for run in 0..<max(repeats, copyCount) {
             let copy = weights + (run % copyCount) * weightBytes  // [outSize, inSize]
             let start = seconds()
-            if compute == LK_COMPUTE_BF16 {
-                lk_bf16_stage(staged, x, Int64(inSize), Int64(tokenCount), Int64(inSize), dtype)
+            if compute != LK_COMPUTE_F32 {
+                if compute == LK_COMPUTE_INT8 {
+                    lk_q8_stage(staged, x, Int64(inSize), Int64(tokenCount), Int64(inSize))
+                } else {
+                    lk_bf16_stage(staged, x, Int64(inSize), Int64(tokenCount), Int64(inSize), dtype)
+                }
                 lk_linear_parallel(pool, y, Int64(outSize), staged, Int64(stageStride), copy, dtype, &scales,
                                    Int64(tokenCount), Int64(inSize), Int64(outSize), compute)
             } else {
@@ -159,7 +166,7 @@ func format(_ value: Double, _ digits: Int = 1) -> String {
 
 guard let options = parseOptions() else {
     print("usage: kernel-bench [--threads N] [--tokens N] [--isa all|avx512|avx2|portable] "
-        + "[--dtype all|bf16|f32|f16|fp8] [--compute f32|bf16|all] [--amx on|off|both] [--quick] [--shapes qkv,lm_head,...]")
+        + "[--dtype all|bf16|f32|f16|fp8|q8_0] [--compute f32|bf16|int8|all] [--amx on|off|both] [--quick] [--shapes qkv,lm_head,...]")
     exit(2)
 }
 
@@ -184,17 +191,17 @@ for isa in options.isas where isa.rawValue <= lk_detect_isa().rawValue {
     lk_force_isa(isa)
     let isaName = String(cString: lk_isa_name(isa))
     for dtype in options.dtypes {
-      for compute in options.computes {
+      for compute in options.computes where (compute == LK_COMPUTE_INT8) == (dtype == LK_DTYPE_Q8_0) || compute == LK_COMPUTE_F32 {
        for amx in compute == LK_COMPUTE_BF16 ? options.amxSettings : [1] {
         lk_amx_enable(amx)
-        let mode = compute == LK_COMPUTE_F32 ? ""
+        let mode = compute == LK_COMPUTE_F32 ? "" : compute == LK_COMPUTE_INT8 ? " x int8"
             : lk_bf16_amx_available(dtype, 2048) != 0 ? " x bf16 (amx)"
             : lk_bf16_dot_available(dtype) != 0 ? " x bf16 (vdpbf16ps)" : " x bf16"
         print("\n[\(isaName) \(dtypeName(dtype))\(mode)]  shape            GEMV GB/s  of-bw   GEMM(\(options.prefillTokens)) GFLOP/s  of-sgemm")
         for shape in shapes {
             if options.quick && shape.name == "lm_head" { continue }
             if let names = options.shapeNames, !names.contains(shape.name) { continue }
-            let bytes = Double(shape.outSize * shape.inSize * elementSize(dtype))
+            let bytes = Double(matrixBytes(dtype, outSize: shape.outSize, inSize: shape.inSize))
             let gemv = timeLinear(pool: pool, outSize: shape.outSize, inSize: shape.inSize, tokenCount: 1,
                                   dtype: dtype, compute: compute, repeats: shape.name == "lm_head" ? 3 : 20)
             var line = "  \(shape.name.padded(16)) [\(shape.outSize)x\(shape.inSize)]"

@@ -50,6 +50,19 @@ struct TestMatrix {
             var halves = (0..<count).map { _ in Float16(random.unit() * 4).bitPattern }
             values = halves.map { Float(Float16(bitPattern: $0)) }
             bytes = halves.withUnsafeMutableBytes { Array($0) }
+        case LK_DTYPE_Q8_0:  // blocks of 32: f16 d, 32 int8 in [-127, 127] (what ggml's quantizer writes)
+            precondition(inSize % 32 == 0, "Q8_0 rows are whole blocks")
+            bytes = []
+            bytes.reserveCapacity(count / 32 * 34)
+            for block in 0..<(count / 32) {
+                let d = Float16(0.001 + abs(random.unit()) * 0.02)
+                withUnsafeBytes(of: d.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+                for k in 0..<32 {
+                    let q = Int8(truncatingIfNeeded: Int(random.next() % 255) - 127)
+                    bytes.append(UInt8(bitPattern: q))
+                    values[block * 32 + k] = Float(d) * Float(q)
+                }
+            }
         default:
             bytes = (0..<count).map { _ in
                 var v = UInt8(truncatingIfNeeded: random.next() >> 33)
@@ -66,7 +79,7 @@ struct TestMatrix {
     }
 
     /// Runs lk_linear over x [tokenCount, inSize] for rows [rowBegin, rowEnd) into y [tokenCount, outSize]; for
-    /// LK_COMPUTE_BF16, x is staged first (lk_bf16_stage) as the engine does.
+    /// LK_COMPUTE_BF16 and LK_COMPUTE_INT8, x is staged first (lk_bf16_stage, lk_q8_stage) as the engine does.
     func linear(_ y: inout [Float], _ x: [Float], tokenCount: Int, rowBegin: Int, rowEnd: Int,
                 compute: lk_compute = LK_COMPUTE_F32) {
         var input = x
@@ -75,6 +88,10 @@ struct TestMatrix {
             inputStride = Int(lk_bf16_stage_stride(dtype, Int64(inSize)))
             input = [Float](repeating: .nan, count: max(tokenCount * inputStride, 1))
             lk_bf16_stage(&input, x, Int64(inSize), Int64(tokenCount), Int64(inSize), dtype)
+        } else if compute == LK_COMPUTE_INT8 {
+            inputStride = Int(lk_q8_stage_stride(Int64(inSize)))
+            input = [Float](repeating: .nan, count: max(tokenCount * inputStride, 1))
+            lk_q8_stage(&input, x, Int64(inSize), Int64(tokenCount), Int64(inSize))
         }
         var scales = lk_fp8_scales(scaleInv: nil, blockRows: Int64(blockSize), blockCols: Int64(blockSize))
         scaleInv.withUnsafeBufferPointer { scaleBuffer in

@@ -22,7 +22,14 @@ typedef enum {
     LK_DTYPE_BF16 = 1,
     LK_DTYPE_F16 = 2,
     LK_DTYPE_FP8_E4M3 = 3,  // needs block scales, see lk_fp8_scales
+    LK_DTYPE_Q8_0 = 4,      // ggml's block_q8_0: blocks of 32 along a row, each an f16 scale d then 32 int8 q
+                            // (34 bytes); w = d * q. Rows hold inSize / 32 blocks (inSize a multiple of 32).
 } lk_dtype;
+
+/// Elements per block of `dtype` (1 for the element types, 32 for Q8_0): rows are a whole number of blocks.
+int64_t lk_dtype_block_elements(lk_dtype dtype);
+/// Bytes of one row of inSize elements of `dtype` (inSize a multiple of lk_dtype_block_elements).
+int64_t lk_dtype_row_bytes(lk_dtype dtype, int64_t inSize);
 
 /// Instruction-set level a kernel runs with. Chosen once at start-up from CPUID unless forced.
 typedef enum {
@@ -51,6 +58,8 @@ typedef struct {
 typedef enum {
     LK_COMPUTE_F32 = 0,   // the activations as given (f32)
     LK_COMPUTE_BF16 = 1,  // the activations rounded to bf16 (staged by lk_bf16_stage); products summed in f32
+    LK_COMPUTE_INT8 = 2,  // Q8_0 weights only: the activations quantized per block of 32 to int8 with an f32
+                          // scale (staged by lk_q8_stage), integer dot products per block, scaled and summed in f32
 } lk_compute;
 
 /// Linear layer without bias, torch layout:
@@ -61,6 +70,11 @@ typedef enum {
 /// y: [tokenCount, outSize] f32, row stride yStride; only columns [rowBegin, rowEnd) are written.
 /// fp8: block scales, required when dtype == LK_DTYPE_FP8_E4M3, else NULL.
 /// Batch invariant: y[t, o] is bit-identical for any tokenCount and any [rowBegin, rowEnd) containing o.
+/// Q8_0 weights: with LK_COMPUTE_F32 (or BF16) each weight is dequantized exactly (d * q is exact in f32) and the
+/// f32 kernel runs, the bits of the same call over the dequantized f32 matrix; with LK_COMPUTE_INT8, x is as
+/// staged by lk_q8_stage (xStride = lk_q8_stage_stride(inSize)) and, per output, each block's integer dot product
+/// (exact) is converted to f32 lane by lane (lane j of a block sums the products 4j..4j+3), multiplied by
+/// (d_w * d_x) and accumulated with FMA into fixed lanes, blocks in order, then reduced in the ISA's fixed tree.
 void lk_linear(float *y, int64_t yStride, const float *x, int64_t xStride, const void *w, lk_dtype dtype,
                const lk_fp8_scales *fp8, int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd,
                lk_compute compute);
@@ -84,7 +98,17 @@ int64_t lk_bf16_stage_stride(lk_dtype dtype, int64_t inSize);
 /// the kernel addresses by tokenCount alone: pass the staged buffer as a whole, never a row of it).
 void lk_bf16_stage(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize, lk_dtype dtype);
 
-/// Convert n elements of `dtype` (F32, BF16 or F16) starting at element `offset` of `src` to f32
+/// Row stride, in floats, of activations staged for an int8-compute linear with rows of inSize (a multiple of 32):
+/// per pair of blocks of 32 (the last pair zero-padded when inSize / 32 is odd) 48 float slots: the 64 int8 values,
+/// 16 f32 scales (the first block's scale in lanes 0-7, the second's in 8-15) and 16 int32 corrections
+/// (-128 times the sum of each group of four int8 values, for the AVX512-VNNI unsigned-by-signed products).
+int64_t lk_q8_stage_stride(int64_t inSize);
+/// Quantizes x [tokenCount, inSize] (row stride xStride) per block of 32 into staged [tokenCount,
+/// lk_q8_stage_stride(inSize)]: d = max|x| / 127, q = x * (127 / max|x|) rounded to nearest even (0 when the block
+/// is all zeros; NaN maps to -127). The same bits on every ISA.
+void lk_q8_stage(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize);
+
+/// Convert n elements of `dtype` (F32, BF16, F16 or Q8_0; for Q8_0, offset and n in elements, any alignment) starting at element `offset` of `src` to f32
 /// (embedding rows, norm weights).
 void lk_to_f32(float *dst, const void *src, lk_dtype dtype, int64_t offset, int64_t n);
 /// Row `row` of an FP8 E4M3 [outSize, inSize] matrix with block scales, dequantised to f32: dst[inSize].
