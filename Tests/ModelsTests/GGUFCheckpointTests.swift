@@ -22,7 +22,7 @@ enum GGUFConversion {
             "mlp.shared_experts.up_proj.weight": "ffn_up_shexp.weight",
             "mlp.shared_experts.down_proj.weight": "ffn_down_shexp.weight", "eh_proj.weight": "nextn.eh_proj.weight",
             "enorm.weight": "nextn.enorm.weight", "hnorm.weight": "nextn.hnorm.weight",
-            "final_layernorm.weight": "nextn.shared_head_norm.weight",
+            "final_layernorm.weight": "layer_output_norm.weight",
         ]
         return map[String(parts[3])].map { "blk.\(layer).\($0)" }
     }
