@@ -9,7 +9,8 @@
 # 2. Takes MODEL (a Hugging Face checkpoint folder), or makes the default one: `ling-serve make-model --like
 #    ling-mini-2.0 --layers 4 --dtype bf16 --seed 1` (7.4 GiB), and converts it once with llama.cpp's own
 #    convert_hf_to_gguf.py (scripts/convert_with_pre.py forces the `bailingmoe2` pre-tokenizer) to a bf16 GGUF;
-#    Q8_0=1 also writes the q8_0 GGUF with llama-quantize (LLAMA_MODEL=that file runs llama.cpp on it).
+#    WEIGHTS=q8_0 also writes the q8_0 GGUF with llama-quantize and runs both sides on that one file (LingServe
+#    loads it in place and computes in int8, its default over Q8_0).
 # 3. Each round, the two sides one after the other (LingServe first in odd rounds, llama.cpp first in even ones),
 #    with THREADS threads each:
 #    - engine: `llama-bench -p 512 -n 64 -fa 1` against `ling-serve bench` (512-token prefill, then 64 tokens decoded
@@ -31,7 +32,8 @@
 #   THREADS [2]           threads of both engines and servers
 #   MODEL [$PEER/mini4-bf16]   checkpoint LingServe runs and the GGUF is converted from (made if it is the default)
 #   GGUF [$PEER/<MODEL name>.bf16.gguf]  converted once if missing;  LLAMA_MODEL [$GGUF]: what llama.cpp runs
-#   Q8_0 [0]              1: also make <MODEL name>.q8_0.gguf with llama-quantize
+#   WEIGHTS [bf16]        bf16: LingServe runs MODEL (safetensors), llama.cpp GGUF; q8_0: both run
+#                         $PEER/<MODEL name>.q8_0.gguf (made with llama-quantize from GGUF if missing)
 #   LONG [unset]          unset: long-context rows at 4096; 1: 4096 and 16384 (slow); 0: none
 #   LONG_CONTEXTS         explicit list instead of LONG, e.g. "8192"
 #   PARTS ["engine long server"]   which parts to run
@@ -55,8 +57,10 @@ THREADS=${THREADS:-2}
 MODEL=${MODEL:-$PEER/mini4-bf16}
 model_name=$(basename "$MODEL")
 GGUF=${GGUF:-$PEER/$model_name.bf16.gguf}
-LLAMA_MODEL=${LLAMA_MODEL:-$GGUF}
-Q8_0=${Q8_0:-0}
+WEIGHTS=${WEIGHTS:-bf16}
+[[ $WEIGHTS == bf16 || $WEIGHTS == q8_0 ]] || { echo "WEIGHTS must be bf16 or q8_0" >&2; exit 2; }
+Q8_GGUF=$PEER/$model_name.q8_0.gguf
+if [[ $WEIGHTS == q8_0 ]]; then LLAMA_MODEL=${LLAMA_MODEL:-$Q8_GGUF}; else LLAMA_MODEL=${LLAMA_MODEL:-$GGUF}; fi
 case "${LONG-}" in
     "") default_long="4096" ;;
     1) default_long="4096 16384" ;;
@@ -136,13 +140,13 @@ if [[ ! -f $GGUF ]]; then
     LLAMA_CPP_DIR=$SRC "$VENV_PYTHON" scripts/convert_with_pre.py "$MODEL" --outtype bf16 --outfile "$GGUF.partial" >&2
     mv "$GGUF.partial" "$GGUF"
 fi
-if [[ $Q8_0 == 1 ]]; then
-    q8=$PEER/$model_name.q8_0.gguf
-    if [[ ! -f $q8 ]]; then
-        log "quantizing to $q8"
-        "$BIN/llama-quantize" "$GGUF" "$q8.partial" q8_0 "$THREADS" >&2
-        mv "$q8.partial" "$q8"
+if [[ $WEIGHTS == q8_0 ]]; then
+    if [[ ! -f $Q8_GGUF ]]; then
+        log "quantizing to $Q8_GGUF"
+        "$BIN/llama-quantize" "$GGUF" "$Q8_GGUF.partial" q8_0 "$THREADS" >&2
+        mv "$Q8_GGUF.partial" "$Q8_GGUF"
     fi
+    MODEL=$Q8_GGUF  # LingServe runs the same file as llama.cpp
 fi
 [[ -f $LLAMA_MODEL ]] || { echo "LLAMA_MODEL=$LLAMA_MODEL missing" >&2; exit 1; }
 if [[ $PAGE_CACHE == 1 ]]; then
@@ -156,7 +160,7 @@ for c in $LEVELS; do (( c > max_level )) && max_level=$c; done
 np=$(( max_level > 1 ? max_level : 1 ))
 ctx_per_slot=$(( (PROMPT_LEN + OUTPUT_LEN + 64 + 255) / 256 * 256 ))
 server_ctx=$(( np * ctx_per_slot ))
-export raw stamp repo PEER ROUNDS THREADS MODEL LLAMA_MODEL LEVELS LONG_CONTEXTS PROMPT_LEN OUTPUT_LEN ENDPOINT REPS \
+export raw stamp repo PEER ROUNDS THREADS MODEL LLAMA_MODEL WEIGHTS LEVELS LONG_CONTEXTS PROMPT_LEN OUTPUT_LEN ENDPOINT REPS \
     LONG_REPS WRK_SECONDS PARTS np server_ctx
 ENGINE_FLAGS=${ENGINE_FLAGS:-} SERVE_FLAGS=${SERVE_FLAGS:-} LLAMA_BENCH_FLAGS=${LLAMA_BENCH_FLAGS:-} \
 LLAMA_SERVER_FLAGS=${LLAMA_SERVER_FLAGS:-} \

@@ -100,7 +100,13 @@ public final class MetricsRegistry: Sendable {
         engineSource.withLock { $0 = source }
     }
 
-    public init(modelName: String) { self.modelName = modelName }
+    /// `lingserve:model_info`'s labels beyond model_name: how the weights are stored and what they compute with.
+    public let info: [(String, String)]
+
+    public init(modelName: String, info: [(String, String)] = []) {
+        self.modelName = modelName
+        self.info = info
+    }
 
     public func setGauges(running: Int, waiting: Int, kvCacheUsage: Double) {
         state.withLock {
@@ -175,6 +181,11 @@ public final class MetricsRegistry: Sendable {
         }
         let label = "model_name=\"\(Self.escape(modelName))\""
         var out = ""
+        if !info.isEmpty {
+            out += "# HELP lingserve:model_info The served model: weight format and compute dtype.\n"
+            out += "# TYPE lingserve:model_info gauge\n"
+            out += "lingserve:model_info{\(label)" + info.map { ",\($0.0)=\"\(Self.escape($0.1))\"" }.joined() + "} 1\n"
+        }
         func gauge(_ name: String, _ help: String, _ value: Double) {
             out += "# HELP lingserve:\(name) \(help)\n# TYPE lingserve:\(name) gauge\n"
             out += "lingserve:\(name){\(label)} \(Self.format(value))\n"

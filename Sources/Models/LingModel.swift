@@ -22,6 +22,8 @@ public final class LingModel: @unchecked Sendable {
     public let checkpointBytes: Int
     /// How the weights are stored: "safetensors (BF16)" or "GGUF (Q8_0)"-style, for logs and /v1/models.
     public let weightFormat: String
+    /// The type most matrices are stored in ("Q8_0", "BF16"): what `/v1/models` and `/metrics` name.
+    public let weightType: WeightDType
     /// The mapped files (kept alive for the weights that point into them).
     let storage: AnyObject
     /// The safetensors checkpoint, when the model was loaded from one.
@@ -99,9 +101,25 @@ public final class LingModel: @unchecked Sendable {
             storage = checkpoint
         }
         computeDType = compute
+        weightType = Self.matrixDType(weights)
         rope = RotaryEmbedding(config: config)
         pool = workerCPUs.map { ComputePool(pinnedTo: $0) } ?? ComputePool(threadCount: threadCount)
         expertExecutor = LocalExpertExecutor(pool: pool)
+    }
+
+    /// The dtype most of the bound matrices are stored in.
+    static func matrixDType(_ weights: LingWeights) -> WeightDType {
+        var counts: [Int: Int] = [:]
+        for layer in weights.layers {
+            var matrices = [layer.attention.queryKeyValue, layer.attention.output]
+            switch layer.feedForward {
+            case .dense(let mlp): matrices += [mlp.gate, mlp.up, mlp.down]
+            case .moe(let moe): matrices += moe.experts.flatMap { [$0.gate, $0.up, $0.down] }
+            }
+            for matrix in matrices { counts[matrix.dtype.rawValue, default: 0] += 1 }
+        }
+        let most = counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }
+        return most.flatMap { WeightDType(rawValue: $0.key) } ?? weights.lmHead.dtype
     }
 
     /// The dtype most of a checkpoint's matrices are stored in (what `ComputeSetting.auto` decides by).

@@ -6,6 +6,18 @@ import Tokenizers
 /// The tokenizer and chat template of a `--model`: a checkpoint folder (tokenizer.json, tokenizer_config.json) or a
 /// `bailingmoe2` .gguf file, whose metadata carries both (tokenizer.ggml.*, tokenizer.chat_template).
 enum ModelFiles {
+    /// The model's config and generation defaults: config.json and generation_config.json of a folder, or the
+    /// `bailingmoe2.*` and tokenizer metadata of a GGUF file.
+    static func configs(_ model: String) throws -> (ModelConfig, GenerationConfig) {
+        guard GGUFCheckpoint.isGGUFPath(model) else {
+            let config = try ModelConfig.load(directory: model)
+            return (config, try GenerationConfig.load(directory: model, fallback: config))
+        }
+        let file = try GGUFFile(path: model)
+        let config = try ModelConfig(gguf: file)
+        return (config, GenerationConfig(gguf: file, config: config))
+    }
+
     static func tokenizer(_ model: String) throws -> Tokenizer {
         guard GGUFCheckpoint.isGGUFPath(model) else { return try Tokenizer(directory: model) }
         let file = try GGUFFile(path: model)

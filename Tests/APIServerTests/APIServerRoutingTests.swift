@@ -237,6 +237,14 @@ struct APIServerRoutingTests {
         #expect(MetricsRegistry.ttftBuckets.count == 15 && MetricsRegistry.e2eBuckets.count == 13 && MetricsRegistry.itlBuckets.count == 14)
     }
 
+    @Test("Metrics: model_info names the weight format and compute dtype; absent when not given")
+    func modelInfo() {
+        #expect(!MetricsRegistry(modelName: "m").render().contains("model_info"))
+        let text = MetricsRegistry(modelName: "m", info: [("weight_format", "Q8_0"), ("compute_dtype", "int8")]).render()
+        #expect(text.contains(#"lingserve:model_info{model_name="m",weight_format="Q8_0",compute_dtype="int8"} 1"#))
+        #expect(text.contains("# TYPE lingserve:model_info gauge"))
+    }
+
     @Test("Metrics: expert-parallel workers' busy/idle seconds, tokens, rows and experts, one series per worker")
     func expertWorkers() {
         let registry = MetricsRegistry(modelName: "m")

@@ -60,6 +60,8 @@ struct ResponseEncodingTests {
         let card = ModelCard(id: "Ling-mini-2.0", root: "Ling-mini-2.0", created: 1_732_270_000, maxModelLength: 32768, aliases: ["ling"])
         #expect(text(card.listEncoded) == #"{"object":"list","data":[{"id":"Ling-mini-2.0","object":"model","created":1732270000,"owned_by":"lingserve","root":"Ling-mini-2.0","parent":null,"max_model_len":32768,"type":"model","display_name":"Ling-mini-2.0","created_at":"2024-11-22T10:06:40Z","max_input_tokens":32768}],"has_more":false,"first_id":"Ling-mini-2.0","last_id":"Ling-mini-2.0"}"#)
         #expect(card.matches("ling") && !card.matches("other"))
+        let quantized = ModelCard(id: "m", root: "m", created: 0, maxModelLength: 8, weightFormat: "Q8_0", computeDType: "int8")
+        #expect(text(quantized.encoded).hasSuffix(#""max_input_tokens":8,"weight_format":"Q8_0","compute_dtype":"int8"}"#))
         let id = ResponseID.make(prefix: "call_")
         #expect(id.hasPrefix("call_") && id.count == 29)
         #expect(id.dropFirst(5).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) })

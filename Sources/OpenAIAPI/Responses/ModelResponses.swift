@@ -12,10 +12,16 @@ public struct ModelCard: Sendable, Equatable {
     public var aliases: [String]
     /// Further `--served-model-name` values: accepted and listed after `id`.
     public var additionalIDs: [String]
+    /// How the weights are stored ("Q8_0", "BF16") and what the linears compute with ("int8", "bf16", "f32").
+    public var weightFormat: String?
+    public var computeDType: String?
 
     public init(
-        id: String, root: String, created: Int, maxModelLength: Int, aliases: [String] = [], additionalIDs: [String] = []
+        id: String, root: String, created: Int, maxModelLength: Int, aliases: [String] = [], additionalIDs: [String] = [],
+        weightFormat: String? = nil, computeDType: String? = nil
     ) {
+        self.weightFormat = weightFormat
+        self.computeDType = computeDType
         self.id = id
         self.root = root
         self.created = created
@@ -43,6 +49,8 @@ public struct ModelCard: Sendable, Equatable {
         object["display_name"] = .string(listedID)
         object["created_at"] = .string(Self.rfc3339(created))
         object["max_input_tokens"] = .int(maxModelLength)
+        if let weightFormat { object["weight_format"] = .string(weightFormat) }
+        if let computeDType { object["compute_dtype"] = .string(computeDType) }
         return .object(object)
     }
 

@@ -157,8 +157,7 @@ struct ServerLaunch {
         let log = ServerLog(level: settings.logLevel, format: settings.logFormat)
         let startTime = Date()
         log.info("loading \(modelDirectory)")
-        let config = try ModelConfig.load(directory: modelDirectory)
-        let generation = try GenerationConfig.load(directory: modelDirectory, fallback: config)
+        let (config, generation) = try ModelFiles.configs(modelDirectory)
         let tokenizer = try ModelFiles.tokenizer(modelDirectory)
         let template = try ModelFiles.chatTemplate(modelDirectory)
 
@@ -189,6 +188,7 @@ struct ServerLaunch {
                 "--speculative mtp: \(modelDirectory) has no MTP layer (num_nextn_predict_layers is 0 or absent); "
                     + "serve it with --speculative off")
         }
+        let loaded = LoadedModelBox()
         let engine = try Engine(
             configuration: EngineConfiguration(
                 scheduler: SchedulerConfiguration(
@@ -199,6 +199,7 @@ struct ServerLaunch {
                 let model = try loadModel(directory: directory, setup: expertSetup,
                                           compute: ComputeSetting(rawValue: settings.computeDtype) ?? .auto).model
                 log.info("compute: \(model.computeDType) (compute-dtype \(settings.computeDtype); weights \(model.weightFormat))")
+                loaded.set(weightFormat: model.weightType.description, computeDType: model.computeDType.description)
                 if let pages = model.weightHugePageShare {
                     // Below 100%: the page cache held parts of the files in small folios before we mapped them;
                     // decode reads those slower (evicting and re-reading the files, e.g. with `cat`, restores it).
@@ -233,11 +234,14 @@ struct ServerLaunch {
         let card = ModelCard(
             id: servedName, root: root, created: Int(startTime.timeIntervalSince1970), maxModelLength: maxModelLength,
             aliases: settings.servedModelNames.contains(root) ? [] : [root],
-            additionalIDs: Array(settings.servedModelNames.dropFirst()))
+            additionalIDs: Array(settings.servedModelNames.dropFirst()), weightFormat: loaded.weightFormat,
+            computeDType: loaded.computeDType)
         var limits = RequestLimits()
         limits.maxTokenId = config.vocabSize - 1
         limits.maxN = settings.maxN
-        let metrics = MetricsRegistry(modelName: servedName)
+        let metrics = MetricsRegistry(
+            modelName: servedName,
+            info: [("weight_format", loaded.weightFormat ?? "?"), ("compute_dtype", loaded.computeDType ?? "?")])
         let backend = EngineBackend(
             engine: engine,
             limits: EngineBackend.Limits(maxQueuedRequests: settings.maxQueuedRequests, maxQueuedTokens: settings.maxQueuedTokens),
@@ -337,6 +341,15 @@ enum SignalSources {
 }
 
 /// Readiness shared between the signal handler and `/health`.
+/// What the engine thread learned loading the model, for the API's model card and metrics (the engine's init waits
+/// for the load, so it is set before they are made).
+final class LoadedModelBox: Sendable {
+    private let state = Mutex<(weightFormat: String?, computeDType: String?)>((nil, nil))
+    func set(weightFormat: String, computeDType: String) { state.withLock { $0 = (weightFormat, computeDType) } }
+    var weightFormat: String? { state.withLock { $0.weightFormat } }
+    var computeDType: String? { state.withLock { $0.computeDType } }
+}
+
 final class HealthBox: Sendable {
     private let state = Mutex(HealthStatus.ok)
     var status: HealthStatus {
