@@ -316,35 +316,26 @@ void lk_linear_bf16_dot_avx512bf16(float *y, int64_t yStride, const float *x, in
                                    int64_t tokenCount, int64_t inSize, int64_t rowBegin, int64_t rowEnd)
     __attribute__((weak));
 
-static int cpuHasBF16Dot(void) {
+// A CPU feature, read once (__builtin_cpu_supports needs a literal, hence the macro).
 #if defined(__x86_64__)
-    static _Atomic int known = -1;
-    int has = atomic_load_explicit(&known, memory_order_relaxed);
-    if (has < 0) {
-        __builtin_cpu_init();
-        has = __builtin_cpu_supports("avx512bf16") ? 1 : 0;
-        atomic_store_explicit(&known, has, memory_order_relaxed);
+#define LK_CPU_HAS(name, feature) \
+    static int name(void) { \
+        static _Atomic int known = -1; \
+        int has = atomic_load_explicit(&known, memory_order_relaxed); \
+        if (has < 0) { \
+            __builtin_cpu_init(); \
+            has = __builtin_cpu_supports(feature) ? 1 : 0; \
+            atomic_store_explicit(&known, has, memory_order_relaxed); \
+        } \
+        return has; \
     }
-    return has;
 #else
-    return 0;
+#define LK_CPU_HAS(name, feature) \
+    static int name(void) { return 0; }
 #endif
-}
-
-static int cpuHasVNNI(void) {
-#if defined(__x86_64__)
-    static _Atomic int known = -1;
-    int has = atomic_load_explicit(&known, memory_order_relaxed);
-    if (has < 0) {
-        __builtin_cpu_init();
-        has = __builtin_cpu_supports("avx512vnni") ? 1 : 0;
-        atomic_store_explicit(&known, has, memory_order_relaxed);
-    }
-    return has;
-#else
-    return 0;
-#endif
-}
+LK_CPU_HAS(cpuHasBF16Dot, "avx512bf16")
+LK_CPU_HAS(cpuHasVNNI, "avx512vnni")
+#undef LK_CPU_HAS
 
 int lk_bf16_dot_available(lk_dtype dtype) {
     return dtype == LK_DTYPE_BF16 && lk_active_isa() == LK_ISA_AVX512 && lk_linear_bf16_dot_avx512bf16 &&

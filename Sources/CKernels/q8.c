@@ -88,13 +88,7 @@ static inline __attribute__((always_inline)) Q8_TARGET void Q8_NAME(tile)(float 
         for (int j = 0; j < T; j++) y[(t + j) * yStride + o + r] = q8_hsum_avx512(acc[r][j]);
 }
 
-#include "q8_walk.h"
-
-#undef Q8_TARGET
-#undef Q8_NAME
-#undef Q8_ROWS
-#undef Q8_TOKENS
-#undef Q8_PANEL_BYTES
+#include "q8_walk.h"  // (undefines the instance macros)
 
 // ---- AVX2 --------------------------------------------------------------------------------------------------------
 // One block per step. Without VNNI the products come from VPMADDUBSW, unsigned by signed bytes into saturating
@@ -152,24 +146,36 @@ static inline __attribute__((always_inline)) Q8_TARGET void Q8_NAME(tile)(float 
         for (int j = 0; j < T; j++) y[(t + j) * yStride + o + r] = q8_hsum_avx2(acc[r][j]);
 }
 
-#include "q8_walk.h"
-
-#undef Q8_TARGET
-#undef Q8_NAME
-#undef Q8_ROWS
-#undef Q8_TOKENS
-#undef Q8_PANEL_BYTES
+#include "q8_walk.h"  // (undefines the instance macros)
 
 // ---- staging: the bits of q8_stage_block (portable.c) --------------------------------------------------------------
 // max|x| is order-free (NaN lanes never win: MAXPS keeps its second operand), d and 1/d are scalar, x * id is the
 // same f32 product, MAXPS/MINPS clamp (NaN -> -127) as the scalar compares do, and CVTPS2DQ rounds to nearest even
 // as nearbyintf does in the default rounding mode.
 
+/// Block b of a token's staged row: its int8 values q, its scale d, and -128 times each four values' sum.
+static inline __attribute__((always_inline, target("avx2,fma,f16c"))) void q8_store_block(char *row, int64_t b,
+                                                                                       __m256i q, float d) {
+    const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+    char *pair = row + (b / 2) * LK_Q8_PAIR_BYTES;
+    const int64_t half = (b % 2) * 32;
+    _mm256_storeu_si256((__m256i *)(pair + half), q);
+    _mm256_storeu_ps((float *)(pair + 64 + half), _mm256_set1_ps(d));
+    _mm256_storeu_si256((__m256i *)(pair + 128 + half), _mm256_mullo_epi32(sums, _mm256_set1_epi32(-128)));
+}
+
+/// The second half of the last pair of a row of `blocks` (odd) blocks: no values, scale 0.
+static inline void q8_clear_last_half(char *row, int64_t blocks) {
+    char *pair = row + (blocks / 2) * LK_Q8_PAIR_BYTES;
+    memset(pair + 32, 0, 32);
+    memset(pair + 96, 0, 32);
+    memset(pair + 160, 0, 32);
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 void lk_q8_stage_avx512(float *staged, const float *x, int64_t xStride, int64_t tokenCount, int64_t inSize) {
     const int64_t blocks = inSize / LK_Q8_BLOCK, stride = lk_q8_stage_stride(inSize);
     const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
-    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int64_t t = 0; t < tokenCount; t++) {
         char *row = (char *)(staged + t * stride);
         for (int64_t b = 0; b < blocks; b++) {
@@ -187,19 +193,9 @@ void lk_q8_stage_avx512(float *staged, const float *x, int64_t xStride, int64_t 
             const __m512i q1 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x1, id), lo), hi));
             const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(q0)),
                                                       _mm512_cvtepi32_epi8(q1), 1);
-            const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
-            char *pair = row + (b / 2) * LK_Q8_PAIR_BYTES;
-            const int64_t half = (b % 2) * 32;
-            _mm256_storeu_si256((__m256i *)(pair + half), q);
-            _mm256_storeu_ps((float *)(pair + 64 + half), _mm256_set1_ps(d));
-            _mm256_storeu_si256((__m256i *)(pair + 128 + half), _mm256_mullo_epi32(sums, _mm256_set1_epi32(-128)));
+            q8_store_block(row, b, q, d);
         }
-        if (blocks % 2) {
-            char *pair = row + (blocks / 2) * LK_Q8_PAIR_BYTES;
-            memset(pair + 32, 0, 32);
-            memset(pair + 96, 0, 32);
-            memset(pair + 160, 0, 32);
-        }
+        if (blocks % 2) q8_clear_last_half(row, blocks);
     }
 }
 
@@ -208,7 +204,6 @@ void lk_q8_stage_avx2(float *staged, const float *x, int64_t xStride, int64_t to
     const int64_t blocks = inSize / LK_Q8_BLOCK, stride = lk_q8_stage_stride(inSize);
     const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
-    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int64_t t = 0; t < tokenCount; t++) {
         char *row = (char *)(staged + t * stride);
         for (int64_t b = 0; b < blocks; b++) {
@@ -232,19 +227,9 @@ void lk_q8_stage_avx2(float *staged, const float *x, int64_t xStride, int64_t to
             const __m256i p16a = _mm256_packs_epi32(qi[0], qi[1]), p16b = _mm256_packs_epi32(qi[2], qi[3]);
             const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
             const __m256i q = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-            const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
-            char *pair = row + (b / 2) * LK_Q8_PAIR_BYTES;
-            const int64_t half = (b % 2) * 32;
-            _mm256_storeu_si256((__m256i *)(pair + half), q);
-            _mm256_storeu_ps((float *)(pair + 64 + half), _mm256_set1_ps(d));
-            _mm256_storeu_si256((__m256i *)(pair + 128 + half), _mm256_mullo_epi32(sums, _mm256_set1_epi32(-128)));
+            q8_store_block(row, b, q, d);
         }
-        if (blocks % 2) {
-            char *pair = row + (blocks / 2) * LK_Q8_PAIR_BYTES;
-            memset(pair + 32, 0, 32);
-            memset(pair + 96, 0, 32);
-            memset(pair + 160, 0, 32);
-        }
+        if (blocks % 2) q8_clear_last_half(row, blocks);
     }
 }
 

@@ -5,7 +5,7 @@
 //   Q8_PANEL_BYTES                bytes of weight rows kept in L2 while every token tile passes by
 //   Q8_NAME(tile)(y, yStride, m, o, t, R, T, pf)   outputs y[t + j, o + r] for r < R, j < T, prefetching the same
 //                                 bytes of the R rows at pf (NULL: none) as it walks its own rows
-// Every output is computed by the tile's one arithmetic sequence whatever R, T and the walk, so the bits never
+// It undefines those macros at its end. Every output is computed by the tile's one arithmetic sequence whatever R, T and the walk, so the bits never
 // depend on tokenCount, the row range or threads (the batch-invariance contract of lingkernels.h).
 
 #define Q8_AI static inline __attribute__((always_inline)) Q8_TARGET
@@ -63,3 +63,8 @@ Q8_TARGET void Q8_NAME(lk_linear_q8_int8)(float *y, int64_t yStride, const float
 }
 
 #undef Q8_AI
+#undef Q8_TARGET
+#undef Q8_NAME
+#undef Q8_ROWS
+#undef Q8_TOKENS
+#undef Q8_PANEL_BYTES

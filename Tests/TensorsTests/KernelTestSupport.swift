@@ -109,6 +109,26 @@ struct TestMatrix {
     }
 }
 
+extension TestMatrix {
+    /// y for x [tokenCount, inSize] computed groupSize tokens at a time, each group's rows in two calls split at a
+    /// row that moves from group to group: what batch invariance says equals one call over everything.
+    func linearInPieces(_ x: [Float], tokenCount: Int, groupSize: Int, compute: lk_compute) -> [Float] {
+        var pieces = [Float](repeating: .nan, count: tokenCount * outSize)  // [tokenCount, outSize]
+        var t = 0
+        while t < tokenCount {
+            let count = min(groupSize, tokenCount - t)
+            let cut = (t * 5 + 3) % (outSize + 1)
+            let xGroup = Array(x[(t * inSize)..<((t + count) * inSize)])
+            var yGroup = [Float](repeating: .nan, count: count * outSize)
+            linear(&yGroup, xGroup, tokenCount: count, rowBegin: 0, rowEnd: cut, compute: compute)
+            linear(&yGroup, xGroup, tokenCount: count, rowBegin: cut, rowEnd: outSize, compute: compute)
+            pieces.replaceSubrange((t * outSize)..<((t + count) * outSize), with: yGroup)
+            t += count
+        }
+        return pieces
+    }
+}
+
 /// torch.float8_e4m3fn decoding, written independently of the C code.
 func fp8E4M3Reference(_ v: UInt8) -> Float {
     let negative = v & 0x80 != 0

@@ -69,19 +69,7 @@ extension KernelTests {
                     var whole = [Float](repeating: .nan, count: tokenCount * outSize)  // [tokenCount, outSize]
                     matrix.linear(&whole, x, tokenCount: tokenCount, rowBegin: 0, rowEnd: outSize, compute: compute)
                     for groupSize in [1, 3, 7, 17] {
-                        var pieces = [Float](repeating: .nan, count: tokenCount * outSize)
-                        var t = 0
-                        while t < tokenCount {
-                            let count = min(groupSize, tokenCount - t)
-                            let cut = (t * 5 + 3) % (outSize + 1)  // a different row split per group
-                            let xGroup = Array(x[(t * inSize)..<((t + count) * inSize)])
-                            var yGroup = [Float](repeating: .nan, count: count * outSize)
-                            matrix.linear(&yGroup, xGroup, tokenCount: count, rowBegin: 0, rowEnd: cut, compute: compute)
-                            matrix.linear(&yGroup, xGroup, tokenCount: count, rowBegin: cut, rowEnd: outSize,
-                                          compute: compute)
-                            pieces.replaceSubrange((t * outSize)..<((t + count) * outSize), with: yGroup)
-                            t += count
-                        }
+                        let pieces = matrix.linearInPieces(x, tokenCount: tokenCount, groupSize: groupSize, compute: compute)
                         let same = zip(whole, pieces).allSatisfy { $0.bitPattern == $1.bitPattern }
                         #expect(same, "isa \(isa.rawValue) amx \(amx) dtype \(dtype.rawValue) compute \(compute.rawValue) [\(outSize)x\(inSize)] group \(groupSize)")
                     }
