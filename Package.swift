@@ -2,8 +2,8 @@
 // LingServe: an OpenAI-compatible inference server for Ling 2.0 (BailingMoeV2ForCausalLM) models on CPUs.
 //
 // Dependency direction (arrow = may import; nothing points back up):
-//   ling-serve -> APIServer -> {Engine, Grammar, Tokenizers, ChatTemplates, HTTP, OpenAIAPI};  Grammar -> {Engine, JSON}
-//   Engine -> {Models, KVCache, Tensors};  Models -> {KVCache, Tensors};  KVCache -> Tensors -> {CKernels, CBLAS}
+//   ling-serve -> APIServer -> {Engine, Grammar, Tokenizers, ChatTemplates, HTTP, OpenAIAPI};  Grammar -> {TokenConstraints, JSON}
+//   Engine -> {Models, KVCache, Tensors, TokenConstraints};  Models -> {KVCache, Tensors};  KVCache -> Tensors -> {CKernels, CBLAS}
 //   ling-bench -> BenchClient -> {CCurl, OpenAIAPI}
 // Tokenizers, ChatTemplates, HTTP and OpenAIAPI know nothing of the engine; the engine speaks token ids only.
 import PackageDescription
@@ -32,7 +32,8 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CKernels", "CBLAS"]),
         .target(name: "KVCache", dependencies: ["Tensors"]),
         .target(name: "Models", dependencies: ["Tensors", "KVCache"]),
-        .target(name: "Engine", dependencies: ["Models", "KVCache", "Tensors"]),
+        .target(name: "TokenConstraints"),  // `DecodingConstraint` and `TokenMask`: what Engine and Grammar share
+        .target(name: "Engine", dependencies: ["Models", "KVCache", "Tensors", "TokenConstraints"]),
 
         // ---- text side (no engine imports)
         .target(name: "JSON"),  // order-preserving JSON values, parser with limits, Python-compatible dumps
@@ -43,8 +44,8 @@ let package = Package(
         .target(name: "CPoll"),  // epoll wrappers (Glibc's Swift module has no <sys/epoll.h>)
         .target(name: "HTTP", dependencies: ["COpenSSL", "CPoll"]),
         .target(name: "OpenAIAPI", dependencies: ["JSON"]),
-        .target(name: "Grammar", dependencies: ["Engine", "JSON"]),  // constrained decoding: JSON schema / tool-call grammars over token bytes
-        .target(name: "APIServer", dependencies: ["Engine", "Grammar", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),
+        .target(name: "Grammar", dependencies: ["TokenConstraints", "JSON"]),  // constrained decoding: JSON schema / tool-call grammars over token bytes
+        .target(name: "APIServer", dependencies: ["Engine", "TokenConstraints", "Grammar", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),
         .target(name: "BenchClient", dependencies: ["CCurl", "CCurlShim", "OpenAIAPI"]),
 
         // ---- executables: argument parsing and wiring only
@@ -62,7 +63,7 @@ let package = Package(
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "JSON"], exclude: ["Fixtures"]),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON", "TestSupport"]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON", "HTTP", "SocketTestSupport"]),
-        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Engine", "JSON", "TestSupport"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "TokenConstraints", "JSON", "TestSupport"]),
         .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "fake-openai-server"]),
         .executableTarget(name: "http-echo", dependencies: ["HTTP"]),  // wrk target for the HTTP layer alone
         // Blocking socket client for the HTTP and API server tests (test targets cannot share source files).
