@@ -69,7 +69,7 @@ let package = Package(
         // Blocking socket client for the HTTP and API server tests (test targets cannot share source files).
         .target(name: "SocketTestSupport", dependencies: ["HTTP"], path: "Tests/SocketTestSupport"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "SocketTestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OpenAIAPI", "SocketTestSupport"]),  // OpenAIAPI: the error body the server tests expect
         .executableTarget(name: "kernel-bench", dependencies: ["Tensors", "CKernels"]),  // kernel speed vs machine limits
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors", "TestSupport"], resources: [.copy("Fixtures")]),
