@@ -37,6 +37,14 @@ extension JSONValue {
     }
 }
 
+/// `text` as a JSON string literal, quotes included, escaped as `compactJSON` escapes strings (`"`, `\\`, every
+/// control character; non-ASCII kept): for code that writes JSON text piece by piece, such as log lines.
+public func jsonQuoted(_ text: String) -> String {
+    var output = ""
+    JSONWriter.writeString(text, ensureASCII: false, into: &output)
+    return output
+}
+
 enum JSONWriter {
     static func writeCompact(_ value: JSONValue, into output: inout String) {
         switch value {
