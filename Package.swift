@@ -37,7 +37,7 @@ let package = Package(
 
         // ---- text side (no engine imports)
         .target(name: "JSON"),  // order-preserving JSON values, parser with limits, Python-compatible dumps
-        .target(name: "Tokenizers"),
+        .target(name: "Tokenizers", dependencies: ["JSON"]),
         .target(name: "ChatTemplates", dependencies: ["JSON"]),
 
         // ---- network side (no engine imports)
@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(name: "kernel-bench", dependencies: ["Tensors", "CKernels"]),  // kernel speed vs machine limits
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "JSON"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
