@@ -68,12 +68,12 @@ let package = Package(
         .executableTarget(name: "http-echo", dependencies: ["HTTP"]),  // wrk target for the HTTP layer alone
         // Blocking socket client for the HTTP and API server tests (test targets cannot share source files).
         .target(name: "SocketTestSupport", dependencies: ["HTTP"], path: "Tests/SocketTestSupport"),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["JSON"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OpenAIAPI", "SocketTestSupport"]),  // OpenAIAPI: the error body the server tests expect
         .executableTarget(name: "kernel-bench", dependencies: ["Tensors", "CKernels"]),  // kernel speed vs machine limits
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "JSON"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors", "JSON", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "JSON", "TestSupport"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
