@@ -3,7 +3,7 @@
 //
 // Dependency direction (arrow = may import; nothing points back up):
 //   ling-serve -> APIServer -> {Engine, Grammar, Tokenizers, ChatTemplates, HTTP, OpenAIAPI};  Grammar -> {TokenConstraints, JSON}
-//   Engine -> {Models, KVCache, Tensors, TokenConstraints};  Models -> {KVCache, Tensors, JSON};  KVCache -> Tensors -> {CKernels, CBLAS}
+//   Engine -> {Models, KVCache, Tensors, TokenConstraints};  Models -> {KVCache, Tensors, JSON, Tokenizers};  KVCache -> Tensors -> {CKernels, CBLAS}
 //   ling-bench -> BenchClient -> {CCurl, OpenAIAPI}
 // Tokenizers, ChatTemplates, HTTP and OpenAIAPI know nothing of the engine; the engine speaks token ids only.
 import PackageDescription
@@ -31,7 +31,7 @@ let package = Package(
         // ---- engine side
         .target(name: "Tensors", dependencies: ["CKernels", "CBLAS"]),
         .target(name: "KVCache", dependencies: ["Tensors"]),
-        .target(name: "Models", dependencies: ["Tensors", "KVCache", "JSON"]),
+        .target(name: "Models", dependencies: ["Tensors", "KVCache", "JSON", "Tokenizers"]),  // Tokenizers: the byte alphabet of random tokenizers
         .target(name: "TokenConstraints"),  // `DecodingConstraint` and `TokenMask`: what Engine and Grammar share
         .target(name: "Engine", dependencies: ["Models", "KVCache", "Tensors", "TokenConstraints"]),
 
