@@ -4,7 +4,7 @@
 // Dependency direction (arrow = may import; nothing points back up):
 //   ling-serve -> APIServer -> {Engine, Grammar, Tokenizers, ChatTemplates, HTTP, OpenAIAPI};  Grammar -> {TokenConstraints, JSON}
 //   Engine -> {Models, KVCache, Tensors, TokenConstraints};  Models -> {KVCache, Tensors, JSON, Tokenizers};  KVCache -> Tensors -> {CKernels, CBLAS}
-//   ling-bench -> BenchClient -> {CCurl, OpenAIAPI}
+//   ling-bench -> BenchClient -> {CCurl, OpenAIAPI, JSON}
 // Tokenizers, ChatTemplates, HTTP and OpenAIAPI know nothing of the engine; the engine speaks token ids only.
 import PackageDescription
 
@@ -46,15 +46,15 @@ let package = Package(
         .target(name: "OpenAIAPI", dependencies: ["JSON"]),
         .target(name: "Grammar", dependencies: ["TokenConstraints", "JSON"]),  // constrained decoding: JSON schema / tool-call grammars over token bytes
         .target(name: "APIServer", dependencies: ["Engine", "TokenConstraints", "Grammar", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),
-        .target(name: "BenchClient", dependencies: ["CCurl", "CCurlShim", "OpenAIAPI"]),
+        .target(name: "BenchClient", dependencies: ["CCurl", "CCurlShim", "OpenAIAPI", "JSON"]),
 
         // ---- executables: argument parsing and wiring only
         .executableTarget(
             name: "ling-serve",
             dependencies: ["APIServer", "Engine", "Models", "KVCache", "HTTP", "OpenAIAPI", "Tokenizers", "ChatTemplates", "JSON", "Tensors", argumentParser]
         ),
-        .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
-        .executableTarget(name: "fake-openai-server", dependencies: ["BenchClient"]),  // test fixture: streams canned chunks as fast as it can
+        .executableTarget(name: "ling-bench", dependencies: ["BenchClient", "JSON", argumentParser]),
+        .executableTarget(name: "fake-openai-server", dependencies: ["BenchClient", "JSON"]),  // test fixture: streams canned chunks as fast as it can
 
         // ---- tests: one target per module
         .testTarget(name: "EngineTests", dependencies: ["Engine", "KVCache", "Models", "Tensors"]),
@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON", "TestSupport"]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON", "HTTP", "SocketTestSupport"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "TokenConstraints", "JSON", "TestSupport"]),
-        .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "fake-openai-server"]),
+        .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "JSON", "fake-openai-server"]),
         .executableTarget(name: "http-echo", dependencies: ["HTTP"]),  // wrk target for the HTTP layer alone
         // Blocking socket client for the HTTP and API server tests (test targets cannot share source files).
         .target(name: "SocketTestSupport", dependencies: ["HTTP"], path: "Tests/SocketTestSupport"),
