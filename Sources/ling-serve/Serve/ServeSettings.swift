@@ -273,7 +273,7 @@ private func key(_ name: String, _ help: String, _ path: WritableKeyPath<ServeSe
         current: { $0[keyPath: path] })
 }
 
-/// A default as `json.dumps` writes it (the shipped file is compared with Python's output).
+/// A default as JSON text, in `json.dumps`'s layout (`config/ling-serve.json` is this text, checked by check-deploy.py).
 private func jsonLiteral(_ value: Any?) -> String {
     let json: JSONValue
     switch value {
