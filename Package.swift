@@ -5,6 +5,7 @@
 //   ling-serve -> APIServer -> {Engine, Grammar, Tokenizers, ChatTemplates, HTTP, OpenAIAPI};  Grammar -> {TokenConstraints, JSON}
 //   Engine -> {Models, KVCache, Tensors, TokenConstraints};  Models -> {KVCache, Tensors, JSON, Tokenizers};  KVCache -> Tensors -> {CKernels, CBLAS}
 //   ling-bench -> BenchClient -> {CCurl, OpenAIAPI, JSON}
+//   Tokenizers -> JSON;  OpenAIAPI -> JSON;  ChatTemplates -> JSON;  JSON and TokenConstraints import nothing
 // Tokenizers, ChatTemplates, HTTP and OpenAIAPI know nothing of the engine; the engine speaks token ids only.
 import PackageDescription
 
