@@ -2,9 +2,10 @@
 // LingServe: an OpenAI-compatible inference server for Ling 2.0 (BailingMoeV2ForCausalLM) models on CPUs.
 //
 // Dependency direction (arrow = may import; nothing points back up):
-//   ling-serve -> APIServer -> {Engine, Grammar, Tokenizers, ChatTemplates, HTTP, OpenAIAPI};  Grammar -> {Engine, JSON}
-//   Engine -> {Models, KVCache, Tensors};  Models -> {KVCache, Tensors};  KVCache -> Tensors -> {CKernels, CBLAS}
-//   ling-bench -> BenchClient -> {CCurl, OpenAIAPI}
+//   ling-serve -> APIServer -> {Engine, Grammar, Tokenizers, ChatTemplates, HTTP, OpenAIAPI};  Grammar -> {TokenConstraints, JSON}
+//   Engine -> {Models, KVCache, Tensors, TokenConstraints};  Models -> {KVCache, Tensors, JSON, Tokenizers};  KVCache -> Tensors -> {CKernels, CBLAS}
+//   ling-bench -> BenchClient -> {CCurl, OpenAIAPI, JSON}
+//   Tokenizers -> JSON;  OpenAIAPI -> JSON;  ChatTemplates -> JSON;  JSON and TokenConstraints import nothing
 // Tokenizers, ChatTemplates, HTTP and OpenAIAPI know nothing of the engine; the engine speaks token ids only.
 import PackageDescription
 
@@ -31,29 +32,30 @@ let package = Package(
         // ---- engine side
         .target(name: "Tensors", dependencies: ["CKernels", "CBLAS"]),
         .target(name: "KVCache", dependencies: ["Tensors"]),
-        .target(name: "Models", dependencies: ["Tensors", "KVCache"]),
-        .target(name: "Engine", dependencies: ["Models", "KVCache", "Tensors"]),
+        .target(name: "Models", dependencies: ["Tensors", "KVCache", "JSON", "Tokenizers"]),  // Tokenizers: the byte alphabet of random tokenizers
+        .target(name: "TokenConstraints"),  // `DecodingConstraint` and `TokenMask`: what Engine and Grammar share
+        .target(name: "Engine", dependencies: ["Models", "KVCache", "Tensors", "TokenConstraints"]),
 
         // ---- text side (no engine imports)
         .target(name: "JSON"),  // order-preserving JSON values, parser with limits, Python-compatible dumps
-        .target(name: "Tokenizers"),
+        .target(name: "Tokenizers", dependencies: ["JSON"]),
         .target(name: "ChatTemplates", dependencies: ["JSON"]),
 
         // ---- network side (no engine imports)
         .target(name: "CPoll"),  // epoll wrappers (Glibc's Swift module has no <sys/epoll.h>)
         .target(name: "HTTP", dependencies: ["COpenSSL", "CPoll"]),
         .target(name: "OpenAIAPI", dependencies: ["JSON"]),
-        .target(name: "Grammar", dependencies: ["Engine", "JSON"]),  // constrained decoding: JSON schema / tool-call grammars over token bytes
-        .target(name: "APIServer", dependencies: ["Engine", "Grammar", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),
-        .target(name: "BenchClient", dependencies: ["CCurl", "CCurlShim", "OpenAIAPI"]),
+        .target(name: "Grammar", dependencies: ["TokenConstraints", "JSON"]),  // constrained decoding: JSON schema / tool-call grammars over token bytes
+        .target(name: "APIServer", dependencies: ["Engine", "TokenConstraints", "Grammar", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),
+        .target(name: "BenchClient", dependencies: ["CCurl", "CCurlShim", "OpenAIAPI", "JSON"]),
 
         // ---- executables: argument parsing and wiring only
         .executableTarget(
             name: "ling-serve",
             dependencies: ["APIServer", "Engine", "Models", "KVCache", "HTTP", "OpenAIAPI", "Tokenizers", "ChatTemplates", "JSON", "Tensors", argumentParser]
         ),
-        .executableTarget(name: "ling-bench", dependencies: ["BenchClient", argumentParser]),
-        .executableTarget(name: "fake-openai-server", dependencies: ["BenchClient"]),  // test fixture: streams canned chunks as fast as it can
+        .executableTarget(name: "ling-bench", dependencies: ["BenchClient", "JSON", argumentParser]),
+        .executableTarget(name: "fake-openai-server", dependencies: ["BenchClient", "JSON"]),  // test fixture: streams canned chunks as fast as it can
 
         // ---- tests: one target per module
         .testTarget(name: "EngineTests", dependencies: ["Engine", "KVCache", "Models", "Tensors"]),
@@ -62,17 +64,17 @@ let package = Package(
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "JSON"], exclude: ["Fixtures"]),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON", "TestSupport"]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON", "HTTP", "SocketTestSupport"]),
-        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Engine", "JSON", "TestSupport"]),
-        .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "fake-openai-server"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "TokenConstraints", "JSON", "TestSupport"]),
+        .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "JSON", "fake-openai-server"]),
         .executableTarget(name: "http-echo", dependencies: ["HTTP"]),  // wrk target for the HTTP layer alone
         // Blocking socket client for the HTTP and API server tests (test targets cannot share source files).
         .target(name: "SocketTestSupport", dependencies: ["HTTP"], path: "Tests/SocketTestSupport"),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "SocketTestSupport"]),
+        .target(name: "TestSupport", dependencies: ["JSON"], path: "Tests/TestSupport"),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OpenAIAPI", "SocketTestSupport"]),  // OpenAIAPI: the error body the server tests expect
         .executableTarget(name: "kernel-bench", dependencies: ["Tensors", "CKernels"]),  // kernel speed vs machine limits
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors", "JSON", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "JSON", "TestSupport"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -83,36 +83,24 @@ extension APIServer {
             }
         }
         let now = clock()
-        aborted = aborted || disconnected.isSet
-        if !aborted && failure == nil && !machines.allSatisfy(\.isFinished) {
-            failure = "the engine ended the request before every choice finished"
-        }
-        tracker.finished(reasons: machines.map(\.finishReason), aborted: aborted || failure != nil, now: now)
+        let end = GenerationEnd(
+            aborted: aborted, disconnected: disconnected.isSet, failure: failure, allFinished: machines.allSatisfy(\.isFinished))
+        tracker.finished(reasons: machines.map(\.finishReason), aborted: end.isIncomplete, now: now)
         sink.recordUsage(
             promptTokens: promptIds.count, completionTokens: machines.reduce(0) { $0 + $1.completionTokenCount },
             cachedTokens: tracker.cachedTokenCount)
-        if aborted {
-            if chat.stream { await sink.finishStream() }
-            return
-        }
-        if let failure {
-            backend.cancel(requestID: generationID)
-            guard chat.stream else { throw .internalError("Generation failed: \(failure)") }
-            _ = await sink.write(ErrorResponse.streamEvent(message: "Generation failed: \(failure)"))
-            _ = await sink.write(ServerSentEvent.done)
-            await sink.finishStream()
+        if try await endIncompleteGeneration(
+            end, stream: chat.stream, cancel: { backend.cancel(requestID: generationID) }, sink: sink)
+        {
             return
         }
         let usage = Usage(
             promptTokens: promptIds.count, completionTokens: machines.reduce(0) { $0 + $1.completionTokenCount },
             cachedTokens: tracker.cachedTokenCount, reasoningTokens: machines.reduce(0) { $0 + $1.reasoningTokenCount })
         if chat.stream {
-            if chat.includeUsage {
-                _ = await sink.write(ServerSentEvent.data(
-                    ChatResponseEncoding.usageChunk(header: header, object: "chat.completion.chunk", usage: usage)))
-            }
-            _ = await sink.write(ServerSentEvent.done)
-            await sink.finishStream()
+            let usageChunk = chat.includeUsage
+                ? ChatResponseEncoding.usageChunk(header: header, object: "chat.completion.chunk", usage: usage) : nil
+            await endStream(usageChunk: usageChunk, sink: sink)
         } else {
             let choices = (0..<n).map {
                 accumulators[$0].output(index: $0, sawReasoning: machines[$0].sawReasoning, logprobsRequested: chat.logprobs)

@@ -116,29 +116,19 @@ extension APIServer {
             }
         }
         let now = clock()
-        aborted = aborted || disconnected.isSet
-        if !aborted && failure == nil && !machines.allSatisfy(\.isFinished) {
-            failure = "the engine ended the request before every choice finished"
-        }
+        let end = GenerationEnd(
+            aborted: aborted, disconnected: disconnected.isSet, failure: failure, allFinished: machines.allSatisfy(\.isFinished))
         for (promptIndex, tracker) in trackers.enumerated() {
             tracker.finished(
-                reasons: Array(reasons[(promptIndex * n)..<((promptIndex + 1) * n)]), aborted: aborted || failure != nil,
-                now: now)
+                reasons: Array(reasons[(promptIndex * n)..<((promptIndex + 1) * n)]), aborted: end.isIncomplete, now: now)
         }
         sink.recordUsage(
             promptTokens: promptIdLists.reduce(0) { $0 + $1.count },
             completionTokens: machines.reduce(0) { $0 + $1.completionTokenCount },
             cachedTokens: trackers.reduce(0) { $0 + $1.cachedTokenCount })
-        if aborted {
-            if completion.stream { await sink.finishStream() }
-            return
-        }
-        if let failure {
-            for id in generationIDs { backend.cancel(requestID: id) }
-            guard completion.stream else { throw .internalError("Generation failed: \(failure)") }
-            _ = await sink.write(ErrorResponse.streamEvent(message: "Generation failed: \(failure)"))
-            _ = await sink.write(ServerSentEvent.done)
-            await sink.finishStream()
+        if try await endIncompleteGeneration(
+            end, stream: completion.stream, cancel: { for id in generationIDs { backend.cancel(requestID: id) } }, sink: sink)
+        {
             return
         }
         let usage = Usage(
@@ -146,12 +136,9 @@ extension APIServer {
             completionTokens: machines.reduce(0) { $0 + $1.completionTokenCount },
             cachedTokens: trackers.reduce(0) { $0 + $1.cachedTokenCount })
         if completion.stream {
-            if completion.includeUsage {
-                _ = await sink.write(ServerSentEvent.data(
-                    ChatResponseEncoding.usageChunk(header: header, object: "text_completion", usage: usage)))
-            }
-            _ = await sink.write(ServerSentEvent.done)
-            await sink.finishStream()
+            let usageChunk = completion.includeUsage
+                ? ChatResponseEncoding.usageChunk(header: header, object: "text_completion", usage: usage) : nil
+            await endStream(usageChunk: usageChunk, sink: sink)
         } else {
             let choices = (0..<total).map {
                 CompletionChoiceOutput(

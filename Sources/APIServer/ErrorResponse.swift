@@ -32,15 +32,17 @@ public enum ErrorResponse {
     /// The body of an error the HTTP layer answers before routing (400 malformed, 408, 413, 414, 431, …), for
     /// `HTTPServerConfiguration.errorBody`: Anthropic's shape (`agent-protocols.md` §3.10, type from the status)
     /// when the request's target is a Messages path, else OpenAI's.
-    @Sendable public static func httpLayerBody(_ info: HTTPErrorInfo) -> [UInt8] {
+    @Sendable public static func httpLayerBody(_ info: HTTPErrorInfo) -> HTTPErrorBody {
         guard let target = info.target, Router.usesAnthropicErrors(path: Router.path(of: target)) else {
-            return HTTPErrorBody.openAI(info)
+            let body = APIErrorBody(message: info.message, type: info.type, param: nil, code: info.code)
+            return HTTPErrorBody(contentType: "application/json", bytes: body.encoded)
         }
         let type = APIError(
             status: info.status, type: info.type, code: info.code, param: nil, message: info.message,
             retryAfterSeconds: nil
         ).anthropic.type
-        return MessagesEncoding.errorBody(type: type, message: info.message, requestID: nil)
+        return HTTPErrorBody(
+            contentType: "application/json", bytes: MessagesEncoding.errorBody(type: type, message: info.message, requestID: nil))
     }
 
     /// The in-stream error event after SSE headers were sent (§6.10).

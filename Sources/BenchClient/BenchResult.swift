@@ -1,3 +1,5 @@
+import JSON
+
 /// Everything one benchmark run produced, ready to print or save.
 public struct BenchResult: Sendable {
     public struct Setup: Sendable {
@@ -146,69 +148,69 @@ public struct BenchResult: Sendable {
         members.append(("tokenizer_id", .string(setup.modelID)))
         members.append(("num_prompts", .int(setup.promptCount)))
         members.append(
-            ("request_rate", setup.requestRate.isFinite ? .number(setup.requestRate) : .string("inf")))
-        members.append(("burstiness", .number(setup.burstiness)))
+            ("request_rate", setup.requestRate.isFinite ? .double(setup.requestRate) : .string("inf")))
+        members.append(("burstiness", .double(setup.burstiness)))
         members.append(("max_concurrency", setup.maxConcurrency.map { .int($0) } ?? .null))
-        members.append(("duration", .number(m.duration)))
+        members.append(("duration", .double(m.duration)))
         members.append(("completed", .int(m.completed)))
         members.append(("failed", .int(m.failed)))
         members.append(("total_input_tokens", .int(m.totalInput)))
         members.append(("total_output_tokens", .int(m.totalOutput)))
-        members.append(("request_throughput", .number(m.requestThroughput)))
-        members.append(("request_goodput", JSONValue.optionalNumber(m.requestGoodput)))
-        members.append(("output_throughput", .number(m.outputThroughput)))
-        members.append(("total_token_throughput", .number(m.totalTokenThroughput)))
+        members.append(("request_throughput", .double(m.requestThroughput)))
+        members.append(("request_goodput", m.requestGoodput.map(JSONValue.double) ?? .null))
+        members.append(("output_throughput", .double(m.outputThroughput)))
+        members.append(("total_token_throughput", .double(m.totalTokenThroughput)))
         if detailed {
             members.append(("input_lens", .array(outputs.map { .int($0.promptLength) })))
             members.append(("output_lens", .array(m.outputLengths.map { .int($0) })))
-            members.append(("ttfts", .array(outputs.map { .number($0.ttft) })))
-            members.append(("itls", .array(outputs.map { .array($0.itl.map { .number($0) }) })))
-            members.append(("latencies", .array(outputs.map { .number($0.latency) })))
+            members.append(("ttfts", .array(outputs.map { .double($0.ttft) })))
+            members.append(("itls", .array(outputs.map { .array($0.itl.map { .double($0) }) })))
+            members.append(("latencies", .array(outputs.map { .double($0.latency) })))
             let origin = outputs.map(\.startTime).min() ?? 0
-            members.append(("start_times", .array(outputs.map { .number($0.startTime - origin) })))
-            members.append(("queue_times", .array(outputs.map { .number($0.queueTime) })))
+            members.append(("start_times", .array(outputs.map { .double($0.startTime - origin) })))
+            members.append(("queue_times", .array(outputs.map { .double($0.queueTime) })))
             members.append(("generated_texts", .array(outputs.map { .string($0.generatedText) })))
             members.append(("errors", .array(outputs.map { .string($0.error) })))
         }
-        members.append(("max_output_tokens_per_s", .number(m.maxOutputTokensPerSecond)))
+        members.append(("max_output_tokens_per_s", .double(m.maxOutputTokensPerSecond)))
         members.append(("max_concurrent_requests", .int(m.maxConcurrentRequests)))
         for metric in LatencyMetric.allCases where setup.percentileMetrics.contains(metric) {
             guard let summary = m.summaries[metric] else { continue }
             let name = metric.rawValue
-            members.append(("mean_\(name)_ms", .number(summary.mean)))
-            members.append(("median_\(name)_ms", .number(summary.median)))
-            members.append(("std_\(name)_ms", .number(summary.std)))
+            members.append(("mean_\(name)_ms", .double(summary.mean)))
+            members.append(("median_\(name)_ms", .double(summary.median)))
+            members.append(("std_\(name)_ms", .double(summary.std)))
             for (p, value) in summary.percentiles {
-                members.append(("p\(MetricSummary.percentileWord(p))_\(name)_ms", .number(value)))
+                members.append(("p\(MetricSummary.percentileWord(p))_\(name)_ms", .double(value)))
             }
         }
         if let spec = specDecode {
-            members.append(("spec_decode_acceptance_rate", .number(spec.acceptanceRate)))
-            members.append(("spec_decode_acceptance_length", .number(spec.acceptanceLength)))
+            members.append(("spec_decode_acceptance_rate", .double(spec.acceptanceRate)))
+            members.append(("spec_decode_acceptance_length", .double(spec.acceptanceLength)))
             members.append(("spec_decode_num_drafts", .int(spec.drafts)))
             members.append(("spec_decode_draft_tokens", .int(spec.draftTokens)))
             members.append(("spec_decode_accepted_tokens", .int(spec.acceptedTokens)))
             members.append(
-                ("spec_decode_per_position_acceptance_rates", .array(spec.perPositionRates.map { JSONValue.number($0) })))
+                ("spec_decode_per_position_acceptance_rates", .array(spec.perPositionRates.map { JSONValue.double($0) })))
         }
         // ling-bench extras (not in vLLM's file; readers that do not know them ignore them).
-        members.append(("seed", .number(Double(setup.seed))))
+        members.append(("seed", .number(Int64(exactly: setup.seed).map(JSONNumber.int) ?? .bigInt(String(setup.seed)))))
         members.append(("dataset_name", .string(setup.dataset)))
         members.append(("base_url", .string(setup.baseURL)))
         members.append(("percentile_metrics", .string(setup.percentileMetrics.map(\.rawValue).joined(separator: ","))))
         members.append(("metric_percentiles", .string(setup.metricPercentiles.map(MetricSummary.percentileWord).joined(separator: ","))))
         if let goodput = setup.goodput {
             var slo: [(String, JSONValue)] = []
-            if let v = goodput.ttftMs { slo.append(("ttft", .number(v))) }
-            if let v = goodput.tpotMs { slo.append(("tpot", .number(v))) }
-            if let v = goodput.e2elMs { slo.append(("e2el", .number(v))) }
-            members.append(("goodput_slo_ms", .object(slo)))
+            if let v = goodput.ttftMs { slo.append(("ttft", .double(v))) }
+            if let v = goodput.tpotMs { slo.append(("tpot", .double(v))) }
+            if let v = goodput.e2elMs { slo.append(("e2el", .double(v))) }
+            members.append(("goodput_slo_ms", .object(JSONObject(slo))))
         }
         if let extra = setup.extraBody { members.append(("extra_body", extra)) }
-        members.append(("errors_by_kind", .object(m.errorsByKind.map { ($0.0, .int($0.1)) })))
+        members.append(("errors_by_kind", .object(JSONObject(m.errorsByKind.map { ($0.0, .int($0.1)) }))))
         members.append(("output_tokens_source", .string(m.outputTokensFromUsage ? "usage" : "content_events")))
         members.append(("cached_tokens", m.cachedTokens.map { .int($0) } ?? .null))
-        return .object(members)
+        return .object(JSONObject(members))
     }
 
     /// vLLM's default file name: `{label}-{rate}qps[-concurrency{N}]-{model}-{date}.json`.

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 /// Everything a run needs, from the command line.
@@ -62,7 +63,7 @@ final class WorkloadSource: RequestSource {
         let promptLength = RequestFactory.promptLength(
             conversation: conversation, turnIndex: turn, answerTokenCounts: answers.map(\.tokenCount))
         return OutgoingRequest(
-            url: factory.url, body: body.compact, promptLength: promptLength,
+            url: factory.url, body: body.compactJSON(), promptLength: promptLength,
             expectedOutputLength: conversation.turns[turn].outputLength)
     }
 }
@@ -177,7 +178,7 @@ public final class BenchRunner {
             requestRate: config.requestRate, burstiness: config.burstiness, maxConcurrency: maxConcurrency,
             seed: config.workload.seed, percentileMetrics: config.percentileMetrics,
             metricPercentiles: config.metricPercentiles, goodput: config.goodput,
-            extraBody: config.extraBody.isEmpty ? nil : .object(config.extraBody), date: TextFormat.timestamp())
+            extraBody: config.extraBody.isEmpty ? nil : .object(JSONObject(config.extraBody)), date: TextFormat.timestamp())
         return BenchResult(
             setup: setup, metrics: metrics, outputs: outputs, specDecode: SpecDecodeStats(before: before, after: after))
     }

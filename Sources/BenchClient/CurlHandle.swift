@@ -1,3 +1,5 @@
+import JSON
+
 private import CCurlShim
 
 /// libcurl's process-wide initialisation, done once before the first handle.
@@ -54,11 +56,11 @@ public final class SimpleHTTPClient {
 
     /// GET or POST returning parsed JSON; non-2xx statuses become errors naming the route.
     public func json(url: String, body: JSONValue? = nil) throws -> JSONValue {
-        let response = try send(url: url, body: body?.compact)
+        let response = try send(url: url, body: body?.compactJSON())
         guard (200..<300).contains(response.status) else {
             throw BenchError("\(url): HTTP \(response.status): \(String(response.text.prefix(300)))")
         }
-        return try JSONValue.parse(response.body)
+        return try JSONParser.parse(response.body)
     }
 
     private static let collectWrite: lb_write_fn = { data, size, count, context in

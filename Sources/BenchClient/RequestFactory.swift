@@ -1,3 +1,5 @@
+import JSON
+
 /// The two streamed routes `vllm bench serve` drives.
 public enum BenchEndpoint: String, Sendable {
     case chat = "/v1/chat/completions"
@@ -52,11 +54,11 @@ public struct RequestFactory: Sendable {
         case .chat:
             var messages: [JSONValue] = []
             for i in 0..<turnIndex {
-                messages.append(.object([("role", .string("user")), ("content", .string(conversation.turns[i].text))]))
+                messages.append(.object(JSONObject([("role", .string("user")), ("content", .string(conversation.turns[i].text))])))
                 let answer = i < answers.count ? answers[i] : ""
-                messages.append(.object([("role", .string("assistant")), ("content", .string(answer))]))
+                messages.append(.object(JSONObject([("role", .string("assistant")), ("content", .string(answer))])))
             }
-            messages.append(.object([("role", .string("user")), ("content", .string(turn.text))]))
+            messages.append(.object(JSONObject([("role", .string("user")), ("content", .string(turn.text))])))
             members.append(("messages", .array(messages)))
             members.append(("max_completion_tokens", .int(turn.outputLength)))
         case .completions:
@@ -66,12 +68,12 @@ public struct RequestFactory: Sendable {
             }
             prompt += turn.text
             members.append(("prompt", .string(prompt)))
-            members.append(("repetition_penalty", .number(1.0)))
+            members.append(("repetition_penalty", .int(1)))
             members.append(("max_tokens", .int(turn.outputLength)))
             members.append(("logprobs", .null))
         }
         members.append(("stream", .bool(true)))
-        members.append(("stream_options", .object([("include_usage", .bool(true))])))
+        members.append(("stream_options", .object(JSONObject([("include_usage", .bool(true))]))))
         if ignoreEOS { members.append(("ignore_eos", .bool(true))) }
         for (key, value) in extraBody {
             if let index = members.firstIndex(where: { $0.0 == key }) {
@@ -80,7 +82,7 @@ public struct RequestFactory: Sendable {
                 members.append((key, value))
             }
         }
-        return .object(members)
+        return .object(JSONObject(members))
     }
 
     /// Tokens the server must read for turn `turnIndex`: this turn plus the replayed history (answers counted by

@@ -1,3 +1,5 @@
+import JSON
+
 /// `--compare A.json B.json`: two saved runs side by side, with B / A for every shared figure.
 public enum ResultComparison {
     static let keys = [
@@ -10,7 +12,7 @@ public enum ResultComparison {
         var rows: [(String, String, String, String)] = [("", "A", "B", "B/A")]
         var names = keys
         if case .object(let members) = a {
-            for (key, _) in members
+            for key in members.keys
             where key.hasSuffix("_ms") || key.hasPrefix("spec_decode_") && !key.hasSuffix("rates") {
                 names.append(key)
             }

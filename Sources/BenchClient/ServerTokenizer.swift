@@ -1,3 +1,5 @@
+import JSON
+
 /// The server's own tokenizer through `POST /tokenize` and `POST /detokenize`, so prompt lengths are exact.
 /// Sends both the vLLM/LingServe field names (`prompt`, reply `tokens`/`prompt`) and llama-server's (`content`),
 /// and reads whichever comes back.
@@ -15,10 +17,10 @@ public final class ServerTokenizer {
     }
 
     public func tokenize(_ text: String) throws -> [Int] {
-        let body: JSONValue = .object([
+        let body: JSONValue = .object(JSONObject([
             ("model", .string(model)), ("prompt", .string(text)), ("content", .string(text)),
             ("add_special_tokens", .bool(false)),
-        ])
+        ]))
         let reply = try client.json(url: baseURL + "/tokenize", body: body)
         guard let tokens = reply["tokens"]?.arrayValue else { throw BenchError("/tokenize: reply has no 'tokens'") }
         // llama-server may return pieces as objects ({"id": …}) when asked for them; plain ids otherwise.
@@ -29,7 +31,7 @@ public final class ServerTokenizer {
     }
 
     public func detokenize(_ ids: [Int]) throws -> String {
-        let body: JSONValue = .object([("model", .string(model)), ("tokens", .array(ids.map { .int($0) }))])
+        let body: JSONValue = .object(JSONObject([("model", .string(model)), ("tokens", .array(ids.map { .int($0) }))]))
         let reply = try client.json(url: baseURL + "/detokenize", body: body)
         guard let text = reply["prompt"]?.stringValue ?? reply["content"]?.stringValue else {
             throw BenchError("/detokenize: reply has neither 'prompt' nor 'content'")

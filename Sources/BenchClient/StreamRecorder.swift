@@ -1,3 +1,5 @@
+import JSON
+
 /// Turns the SSE events of one streamed response into a `RequestOutput`, with vLLM's definitions:
 /// TTFT at the first event with non-empty `choices` (whatever its delta), ITL between consecutive such events,
 /// E2EL at the last one; the usage chunk and `[DONE]` carry no timing. Output tokens come from
@@ -22,7 +24,7 @@ public struct StreamRecorder: Sendable {
         }
         let value: JSONValue
         do {
-            value = try JSONValue.parse(data)
+            value = try JSONParser.parse(data)
         } catch {
             fail(.streamError, "unparsable event: \(String(decoding: data.prefix(200), as: UTF8.self))")
             return
@@ -51,7 +53,7 @@ public struct StreamRecorder: Sendable {
                 output.generatedText += text
             }
         } else if let error = value["error"], !error.isNull {
-            let message = error["message"]?.stringValue ?? error.compact
+            let message = error["message"]?.stringValue ?? error.compactJSON()
             fail(.streamError, message)
         }
         if let usage = value["usage"], let completionTokens = usage["completion_tokens"]?.intValue {

@@ -1,3 +1,5 @@
+import JSON
+
 private import CCurlShim
 
 /// One request the driver should send.
@@ -247,7 +249,7 @@ private final class Transfer {
             recorder.fail(lb_is_timeout(curlCode) != 0 ? .timeout : .connection, message)
         } else if status != 200 {
             var message = String(decoding: errorBody, as: UTF8.self)
-            if let parsed = try? JSONValue.parse(errorBody), let text = parsed["error"]?["message"]?.stringValue {
+            if let parsed = try? JSONParser.parse(errorBody), let text = parsed["error"]?["message"]?.stringValue {
                 message = text
             }
             recorder.fail(.httpStatus(status), message)

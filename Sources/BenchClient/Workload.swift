@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 /// Which prompts a run sends (`--dataset-name`).
@@ -202,7 +203,7 @@ public struct WorkloadBuilder {
     /// Single-turn keeps vLLM's filter (prompt and output ≥ 4 tokens, prompt ≤ 1024, total ≤ 2048).
     mutating func buildShareGPT(multiturn: Bool) throws -> [Conversation] {
         guard let path = options.datasetPath else { throw BenchError("--dataset-name sharegpt needs --dataset-path") }
-        let document = try JSONValue.parse(try readFile(path))
+        let document = try JSONParser.parse(try readFile(path), limits: .pythonFiles)
         guard var entries = document.arrayValue else { throw BenchError("\(path): expected a JSON array of entries") }
         shuffle(&entries)
         var conversations: [Conversation] = []
@@ -243,7 +244,7 @@ public struct WorkloadBuilder {
             lineNumber += 1
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
             let value: JSONValue
-            do { value = try JSONValue.parse(Array(line)) } catch {
+            do { value = try JSONParser.parse(Array(line), limits: .pythonFiles) } catch {
                 throw BenchError("\(path):\(lineNumber): \(error)")
             }
             guard let prompt = value["prompt"]?.stringValue else {

@@ -1,5 +1,5 @@
-import Engine
 import JSON
+import TokenConstraints
 
 /// A grammar compiled for one request (a JSON schema, any JSON object, or tool calls), shared by its choices.
 public final class CompiledGrammar: Sendable {

@@ -1,4 +1,4 @@
-import Engine
+import TokenConstraints
 
 /// The vocabulary as bytes, prepared once per tokenizer for every constrained request: a trie over the ordinary
 /// tokens' byte strings (special tokens never appear inside constrained text) and the split used inside JSON

@@ -344,8 +344,9 @@ final class Connection: @unchecked Sendable {
 
     /// Writes a generated error response (parser failure, timeout) and closes after it is delivered.
     private func sendError(_ info: HTTPErrorInfo) {
-        let body = configuration.errorBody(info)
-        var headers: HTTPHeaders = ["Content-Type": "application/json"]
+        let rendered = configuration.errorBody(info)
+        let body = rendered.bytes
+        var headers: HTTPHeaders = ["Content-Type": rendered.contentType]
         response = ResponseState(keepAlive: false)
         finalizeHeaders(&headers, contentLength: body.count)
         ResponseEncoder.head(status: info.status, headers: headers, into: &output)

@@ -184,9 +184,10 @@ final class ServerCore: @unchecked Sendable {
                 status: 503,
                 message: shuttingDown ? "server is shutting down" : "too many open connections (limit \(configuration.maxConnectionCount))",
                 type: "service_unavailable_error", code: shuttingDown ? "shutting_down" : "server_overloaded")
-            let body = configuration.errorBody(info)
+            let rendered = configuration.errorBody(info)
+            let body = rendered.bytes
             let headers: HTTPHeaders = [
-                "Content-Type": "application/json", "Content-Length": String(body.count), "Connection": "close",
+                "Content-Type": rendered.contentType, "Content-Length": String(body.count), "Connection": "close",
                 "Retry-After": "1", "Date": HTTPDate.now(),
             ]
             var bytes: [UInt8] = []

@@ -51,9 +51,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var tlsCertificatePath: String? = nil
     /// PEM private key matching `tlsCertificatePath`.
     public var tlsKeyPath: String? = nil
-    /// Renders the JSON body of responses the HTTP layer generates itself (400, 408, 413, 414, 417, 431, 501, 503,
-    /// 505). Replace it to keep the API layer's error shape in one place. Default: `HTTPErrorBody.openAI`.
-    public var errorBody: @Sendable (HTTPErrorInfo) -> [UInt8] = HTTPErrorBody.openAI
+    /// Renders the body of responses the HTTP layer generates itself (400, 408, 413, 414, 417, 431, 501, 503, 505).
+    /// The API layer supplies its own error shape here, so the shape is defined once, where the API is.
+    /// Default: `HTTPErrorBody.plainText` (the message as text).
+    public var errorBody: @Sendable (HTTPErrorInfo) -> HTTPErrorBody = HTTPErrorBody.plainText
     /// Value of the `Server` header, or nil for none. Default: `LingServe`.
     public var serverName: String? = "LingServe"
 
@@ -68,9 +69,9 @@ public struct HTTPErrorInfo: Sendable, Equatable {
     public var status: Int
     /// Human-readable message naming the limit or the malformed part, e.g. "Content-Length 9000000 exceeds …".
     public var message: String
-    /// OpenAI error `type`, e.g. `invalid_request_error`, `service_unavailable_error`.
+    /// Error class for the API's error body, e.g. `invalid_request_error`, `service_unavailable_error`.
     public var type: String
-    /// OpenAI error `code`, e.g. `request_too_large`, `headers_too_large`, `invalid_request`, `request_timeout`.
+    /// Machine-readable reason, e.g. `request_too_large`, `headers_too_large`, `invalid_request`, `request_timeout`.
     public var code: String
     /// The request target (path and query) of the request at fault, when its request line was read (or, for a
     /// request line over a limit, its start): lets a renderer answer in the error shape of the API the path belongs
@@ -86,39 +87,19 @@ public struct HTTPErrorInfo: Sendable, Equatable {
     }
 }
 
-/// Renderers for `HTTPServerConfiguration.errorBody`.
-public enum HTTPErrorBody {
-    /// `{"error":{"message":…,"type":…,"param":null,"code":…}}` (the OpenAI error shape).
-    @Sendable public static func openAI(_ info: HTTPErrorInfo) -> [UInt8] {
-        var text = #"{"error":{"message":"#
-        appendJSONString(info.message, to: &text)
-        text += #","type":"#
-        appendJSONString(info.type, to: &text)
-        text += #","param":null,"code":"#
-        appendJSONString(info.code, to: &text)
-        text += "}}"
-        return Array(text.utf8)
+/// The body of an error response the HTTP layer generates, as `HTTPServerConfiguration.errorBody` renders it.
+public struct HTTPErrorBody: Sendable, Equatable {
+    /// The `Content-Type` header value, e.g. `application/json`.
+    public var contentType: String
+    public var bytes: [UInt8]
+
+    public init(contentType: String, bytes: [UInt8]) {
+        self.contentType = contentType
+        self.bytes = bytes
     }
 
-    /// Minimal JSON string escaping (quotes, backslash, control characters).
-    static func appendJSONString(_ value: String, to text: inout String) {
-        text += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    text.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        text += "\""
+    /// The message and a newline as `text/plain`: the default for servers without an API error shape.
+    @Sendable public static func plainText(_ info: HTTPErrorInfo) -> HTTPErrorBody {
+        HTTPErrorBody(contentType: "text/plain; charset=utf-8", bytes: Array((info.message + "\n").utf8))
     }
 }

@@ -8,7 +8,13 @@ public struct JSONParser {
     public struct Limits: Sendable {
         /// Deepest nesting of arrays and objects accepted. Default: 64.
         public var maxDepth: Int
-        public init(maxDepth: Int = 64) { self.maxDepth = maxDepth }
+        /// Accept `NaN`, `Infinity` and `-Infinity` as numbers, as `json.loads` does, for files Python wrote
+        /// (benchmark results). Default: false (they are not JSON).
+        public var allowsNonFiniteNumbers: Bool
+        public init(maxDepth: Int = 64, allowsNonFiniteNumbers: Bool = false) {
+            self.maxDepth = maxDepth
+            self.allowsNonFiniteNumbers = allowsNonFiniteNumbers
+        }
     }
 
     public static func parse(_ bytes: [UInt8], limits: Limits = Limits()) throws(JSONError) -> JSONValue {
@@ -66,6 +72,13 @@ public struct JSONParser {
         case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "N") where limits.allowsNonFiniteNumbers: try expectLiteral("NaN"); return .double(.nan)
+        case UInt8(ascii: "I") where limits.allowsNonFiniteNumbers: try expectLiteral("Infinity"); return .double(.infinity)
+        case UInt8(ascii: "-") where limits.allowsNonFiniteNumbers && index + 1 < bytes.count
+            && bytes[index + 1] == UInt8(ascii: "I"):
+            index += 1
+            try expectLiteral("Infinity")
+            return .double(-.infinity)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
         default: throw JSONError("expected a value, found \(describeHere())", offset: index)
         }

@@ -37,6 +37,37 @@ extension JSONValue {
     }
 }
 
+/// `text` as a JSON string literal, quotes included, escaped as `compactJSON` escapes strings (`"`, `\\`, every
+/// control character; non-ASCII kept): for code that writes JSON text piece by piece, such as log lines.
+public func jsonQuoted(_ text: String) -> String {
+    var output: [UInt8] = []
+    output.reserveCapacity(text.utf8.count + 2)
+    appendJSONQuoted(text, to: &output)
+    return String(decoding: output, as: UTF8.self)
+}
+
+/// `jsonQuoted(text)` appended as UTF-8 bytes, without building a String: for hot paths that write JSON as bytes
+/// (one streamed chunk per token). The same escapes, byte for byte (the tests pin both to the same strings).
+public func appendJSONQuoted(_ text: String, to output: inout [UInt8]) {
+    output.append(0x22)
+    for byte in text.utf8 {
+        switch byte {
+        case 0x22: output += [0x5C, 0x22]
+        case 0x5C: output += [0x5C, 0x5C]
+        case 0x08: output += [0x5C, 0x62]
+        case 0x0C: output += [0x5C, 0x66]
+        case 0x0A: output += [0x5C, 0x6E]
+        case 0x0D: output += [0x5C, 0x72]
+        case 0x09: output += [0x5C, 0x74]
+        case 0x00..<0x20: output += [0x5C, 0x75, 0x30, 0x30, hexDigitBytes[Int(byte >> 4)], hexDigitBytes[Int(byte & 0x0F)]]
+        default: output.append(byte)
+        }
+    }
+    output.append(0x22)
+}
+
+private let hexDigitBytes: [UInt8] = Array("0123456789abcdef".utf8)
+
 enum JSONWriter {
     static func writeCompact(_ value: JSONValue, into output: inout String) {
         switch value {

@@ -83,6 +83,14 @@ public final class KVStorage: @unchecked Sendable {
     /// Bytes held by keys and values together.
     public var byteCount: Int { 2 * elementCount * precision.byteSize }
 
+    /// Bytes one block takes in a storage of this shape (keys and values of every layer): what a memory budget is
+    /// divided by. With `blockSize` 1, the bytes per cached token.
+    public static func bytesPerBlock(
+        layerCount: Int, blockSize: Int, kvHeadCount: Int, headSize: Int, precision: Precision
+    ) -> Int {
+        2 * layerCount * blockSize * kvHeadCount * headSize * precision.byteSize
+    }
+
     /// Elements per block of one layer: kvHeadCount * blockSize * headSize.
     public var blockStride: Int { slotSize * blockSize }
 

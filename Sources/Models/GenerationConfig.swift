@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// `generation_config.json`: end-of-sequence ids (an int or a list) and optional sampling defaults.
 public struct GenerationConfig: Sendable, Equatable {
@@ -26,35 +27,40 @@ public struct GenerationConfig: Sendable, Equatable {
     }
 
     public static func decode(_ data: Data, path: String = "generation_config.json") throws(ModelError) -> GenerationConfig {
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: data) } catch { throw ModelError("\(path): invalid JSON: \(error)") }
-        guard let dictionary = object as? [String: Any] else { throw ModelError("\(path): top level is not an object") }
+        let document: JSONValue
+        do { document = try JSONParser.parse([UInt8](data)) } catch {
+            throw ModelError("\(path): invalid JSON: \(error.description) at byte \(error.offset)")
+        }
+        guard case .object(let object) = document else { throw ModelError("\(path): top level is not an object") }
+        func member(_ field: String) -> JSONValue? {
+            guard let value = object[field], value != .null else { return nil }
+            return value
+        }
         func int(_ field: String) throws(ModelError) -> Int? {
-            guard let value = dictionary[field], !(value is NSNull) else { return nil }
-            guard let number = value as? NSNumber, let exact = Int(exactly: number.doubleValue) else {
-                throw ModelError("\(path): field \"\(field)\" must be an integer")
-            }
+            guard let value = member(field) else { return nil }
+            guard let exact = integer(value) else { throw ModelError("\(path): field \"\(field)\" must be an integer") }
             return exact
         }
         func double(_ field: String) throws(ModelError) -> Double? {
-            guard let value = dictionary[field], !(value is NSNull) else { return nil }
-            guard let number = value as? NSNumber else { throw ModelError("\(path): field \"\(field)\" must be a number") }
+            guard let value = member(field) else { return nil }
+            guard case .number(let number) = value else { throw ModelError("\(path): field \"\(field)\" must be a number") }
             return number.doubleValue
         }
         var eos: [Int] = []
-        switch dictionary["eos_token_id"] {
-        case nil, is NSNull: break
-        case let list as [Any]:
+        switch member("eos_token_id") {
+        case nil: break
+        case .array(let list)?:
             for item in list {
-                guard let number = item as? NSNumber, let id = Int(exactly: number.doubleValue) else {
+                guard let id = integer(item) else {
                     throw ModelError("\(path): field \"eos_token_id\" must be an integer or a list of integers")
                 }
                 eos.append(id)
             }
-        case let number as NSNumber:
-            guard let id = Int(exactly: number.doubleValue) else { throw ModelError("\(path): field \"eos_token_id\" must be an integer") }
+        case let value?:
+            guard let id = integer(value) else {
+                throw ModelError("\(path): field \"eos_token_id\" must be an integer or a list of integers")
+            }
             eos = [id]
-        default: throw ModelError("\(path): field \"eos_token_id\" must be an integer or a list of integers")
         }
         var config = GenerationConfig(eosTokenIds: eos, bosTokenId: try int("bos_token_id"), padTokenId: try int("pad_token_id"))
         config.temperature = try double("temperature")
@@ -70,5 +76,14 @@ public struct GenerationConfig: Sendable, Equatable {
             if let id = file.metadata[key]?.int, !eos.contains(id) { eos.append(id) }
         }
         self.init(eosTokenIds: eos, bosTokenId: config.bosTokenId, padTokenId: config.padTokenId)
+    }
+}
+
+/// An integer-valued JSON number that fits in Int (`7` or `7.0`), else nil.
+private func integer(_ value: JSONValue) -> Int? {
+    switch value {
+    case .number(.int(let integer)): return Int(exactly: integer)
+    case .number(.double(let double)): return Int(exactly: double)
+    default: return nil
     }
 }

@@ -14,6 +14,20 @@ extension ModelConfig {
             ("head_dim", headSize),
         ]
         for (field, value) in positive where value <= 0 { throw fail(field, "must be > 0 (got \(value))") }
+        // NOTE: upper bounds keep every product the loader and the forward pass form from these numbers (vocab x
+        // hidden, experts x intermediate x hidden, heads x head size, ...) far below Int.max, so a hostile
+        // config.json is an error here and never an overflow trap later. Published configs are far below them.
+        let bounded: [(String, Int, Int)] = [
+            ("hidden_size", hiddenSize, 1 << 16), ("num_hidden_layers", layerCount, 1 << 12),
+            ("num_attention_heads", headCount, 1 << 12), ("num_key_value_heads", kvHeadCount, 1 << 12),
+            ("head_dim", headSize, 1 << 14), ("vocab_size", vocabSize, 1 << 24), ("num_experts", expertCount, 1 << 14),
+            ("moe_intermediate_size", moeIntermediateSize, 1 << 18), ("intermediate_size", intermediateSize, 1 << 18),
+            ("num_shared_experts", sharedExpertCount, 1 << 8), ("max_position_embeddings", maxPositionEmbeddings, 1 << 30),
+            ("rotary_dim", rotaryDim ?? 0, 1 << 14),
+        ]
+        for (field, value, limit) in bounded where value > limit {
+            throw fail(field, "is \(value); more than \(limit) is not supported")
+        }
         guard sharedExpertCount >= 0 else { throw fail("num_shared_experts", "must be >= 0") }
         guard firstDenseLayerCount >= 0 && firstDenseLayerCount <= layerCount else {
             throw fail("first_k_dense_replace", "must be in 0...num_hidden_layers (got \(firstDenseLayerCount))")
@@ -30,6 +44,9 @@ extension ModelConfig {
         guard expertCount / groupCount >= 2 else { throw fail("n_group", "groups need at least 2 experts (top-2 group score)") }
         guard expertsPerToken <= keptGroupCount * (expertCount / groupCount) else {
             throw fail("num_experts_per_tok", "exceeds the experts in topk_group groups")
+        }
+        if let moeSharedExpertIntermediateSize, moeSharedExpertIntermediateSize < 0 || moeSharedExpertIntermediateSize > 1 << 20 {
+            throw fail("moe_shared_expert_intermediate_size", "must be in 0...\(1 << 20)")
         }
         guard routedScalingFactor.isFinite else { throw fail("routed_scaling_factor", "must be finite") }
         if let scoreFunction, scoreFunction != "sigmoid" { throw fail("score_function", "\"\(scoreFunction)\" unsupported (sigmoid only)") }
@@ -58,7 +75,7 @@ extension ModelConfig {
             case "default": break
             case "yarn":
                 guard let factor = ropeScaling.factor, factor >= 1 else { throw fail("rope_scaling.factor", "must be >= 1 for yarn") }
-                if let original = ropeScaling.originalMaxPositionEmbeddings, original <= 0 {
+                if let original = ropeScaling.originalMaxPositionEmbeddings, original <= 0 || original > 1 << 30 {
                     throw fail("rope_scaling.original_max_position_embeddings", "must be > 0")
                 }
             default: throw fail("rope_scaling.type", "\"\(ropeScaling.kind)\" unsupported (default or yarn)")
@@ -71,8 +88,9 @@ extension ModelConfig {
             if let method = quantizationConfig.quantMethod, method != "fp8" {
                 throw fail("quantization_config.quant_method", "\"\(method)\" unsupported (fp8 only)")
             }
-            if let block = quantizationConfig.weightBlockSize, block.count != 2 || block[0] <= 0 || block[1] <= 0 {
-                throw fail("quantization_config.weight_block_size", "must be two positive integers")
+            if let block = quantizationConfig.weightBlockSize,
+                block.count != 2 || !block.allSatisfy({ $0 > 0 && $0 <= 1 << 16 }) {
+                throw fail("quantization_config.weight_block_size", "must be two integers in 1...\(1 << 16)")
             }
         }
     }

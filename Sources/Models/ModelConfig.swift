@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// `config.json` of a Ling 2.0 checkpoint (`BailingMoeV2ForCausalLM`). Hugging Face names are mapped once, here.
 /// `validate()` checks every field the forward pass uses; `load(directory:)` decodes and validates.
@@ -170,7 +171,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public static func decode(_ data: Data, path: String = "config.json") throws(ModelError) -> ModelConfig {
         let config: ModelConfig
         do {
-            config = try JSONDecoder().decode(ModelConfig.self, from: data)
+            config = try JSONValueDecoder().decode(ModelConfig.self, from: [UInt8](data))
         } catch let DecodingError.keyNotFound(key, _) {
             throw ModelError("\(path): missing field \"\(key.stringValue)\"")
         } catch let DecodingError.typeMismatch(_, context) {

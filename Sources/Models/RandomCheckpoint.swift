@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Random-weight Ling 2.0 checkpoints in exactly the Hugging Face layout, for loading and benchmarking real shapes
 /// without downloads: config.json as Ant's converter writes it, generation_config.json, safetensors (sharded at
@@ -32,7 +33,7 @@ public struct RandomCheckpoint: Sendable {
     public static let vocabSize = 157_184
 
     /// The config.json object (key order as Ant's `gen_config`, sorted on write).
-    public func configObject() throws(ModelError) -> [String: Any] {
+    public func configObject() throws(ModelError) -> JSONValue {
         var hidden = 2048, layers = 20, heads = 16, kvHeads = 4, headDim = 128, intermediate = 5120, moe = 512, experts = 256
         switch preset {
         case .tiny: (hidden, layers, heads, kvHeads, headDim, intermediate, moe, experts) = (64, 2, 4, 2, 16, 128, 32, 16)
@@ -62,32 +63,33 @@ public struct RandomCheckpoint: Sendable {
                 "AutoModelForCausalLM": "modeling_bailing_moe_v2.BailingMoeV2ForCausalLM",
             ],
             "eos_token_id": 156892, "pad_token_id": 156892, "bos_token_id": 156891,
-            "first_k_dense_replace": 1, "hidden_act": "silu", "hidden_size": hidden, "initializer_range": 0.02,
-            "intermediate_size": intermediate, "max_position_embeddings": 32768, "model_type": "bailing_moe",
-            "moe_intermediate_size": moe, "num_experts": experts, "num_shared_experts": 1, "norm_topk_prob": true,
-            "num_attention_heads": heads, "num_experts_per_tok": topK, "num_hidden_layers": layers,
-            "num_key_value_heads": kvHeads, "rms_norm_eps": 1e-6, "rope_theta": 600000.0, "vocab_size": Self.vocabSize,
-            "tie_word_embeddings": false, "torch_dtype": dtype == "bf16" ? "bfloat16" : "float32",
-            "use_bias": false, "use_cache": true, "use_qkv_bias": false, "use_rmsnorm": true, "head_dim": headDim,
-            "max_window_layers": layers, "embedding_dropout": 0.0, "output_dropout": 0.0, "output_router_logits": false,
-            "partial_rotary_factor": 0.5, "rope_scaling": NSNull(), "use_qk_norm": true, "n_group": groups,
-            "topk_group": keptGroups, "routed_scaling_factor": 2.5, "score_function": "sigmoid",
-            "moe_router_enable_expert_bias": true, "router_dtype": "fp32", "moe_shared_expert_intermediate_size": moe,
+            "first_k_dense_replace": 1, "hidden_act": "silu", "hidden_size": .int(hidden), "initializer_range": 0.02,
+            "intermediate_size": .int(intermediate), "max_position_embeddings": 32768, "model_type": "bailing_moe",
+            "moe_intermediate_size": .int(moe), "num_experts": .int(experts), "num_shared_experts": 1, "norm_topk_prob": true,
+            "num_attention_heads": .int(heads), "num_experts_per_tok": .int(topK), "num_hidden_layers": .int(layers),
+            "num_key_value_heads": .int(kvHeads), "rms_norm_eps": 1e-6, "rope_theta": 600000.0, "vocab_size": .int(Self.vocabSize),
+            "tie_word_embeddings": false, "torch_dtype": .string(dtype == "bf16" ? "bfloat16" : "float32"),
+            "use_bias": false, "use_cache": true, "use_qkv_bias": false, "use_rmsnorm": true, "head_dim": .int(headDim),
+            "max_window_layers": .int(layers), "embedding_dropout": 0.0, "output_dropout": 0.0, "output_router_logits": false,
+            "partial_rotary_factor": 0.5, "rope_scaling": nil, "use_qk_norm": true, "n_group": .int(groups),
+            "topk_group": .int(keptGroups), "routed_scaling_factor": 2.5, "score_function": "sigmoid",
+            "moe_router_enable_expert_bias": true, "router_dtype": "fp32", "moe_shared_expert_intermediate_size": .int(moe),
             "num_nextn_predict_layers": 1, "mtp_loss_scaling_factor": 0, "transformers_version": "4.52.3",
         ]
     }
 
+    /// The layout of the JSON files written: indented, keys sorted (as `json.dump(..., indent=2, sort_keys=True)`).
+    static let fileFormat = PythonDumpsOptions(indent: "  ", sortKeys: true)
+
     /// Writes the checkpoint into `directory` (created if needed). `progress(bytesWritten, totalBytes)`.
     public func write(to directory: String, progress: (Int, Int) -> Void = { _, _ in }) throws(ModelError) {
-        let object = try configObject()
-        let configData: Data
+        let configData = Data(try configObject().pythonDumps(Self.fileFormat).utf8)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            configData = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             try configData.write(to: URL(fileURLWithPath: directory + "/config.json"))
-            let generation: [String: Any] = ["bos_token_id": 156891, "eos_token_id": [156892, 156895], "pad_token_id": 156892,
-                                             "transformers_version": "4.52.3"]
-            try JSONSerialization.data(withJSONObject: generation, options: [.prettyPrinted, .sortedKeys])
+            let generation: JSONValue = ["bos_token_id": 156891, "eos_token_id": [156892, 156895], "pad_token_id": 156892,
+                                         "transformers_version": "4.52.3"]
+            try Data(generation.pythonDumps(Self.fileFormat).utf8)
                 .write(to: URL(fileURLWithPath: directory + "/generation_config.json"))
         } catch { throw ModelError("\(directory): cannot write: \(error.localizedDescription)") }
         let config = try ModelConfig.decode(configData, path: directory + "/config.json")
@@ -167,9 +169,12 @@ public struct RandomCheckpoint: Sendable {
             }
         }
         if shards.count > 1 {
-            let index: [String: Any] = ["metadata": ["total_size": total], "weight_map": weightMap]
+            let index: JSONValue = [
+                "metadata": ["total_size": .int(total)],
+                "weight_map": .object(JSONObject(weightMap.map { ($0.key, .string($0.value)) })),
+            ]
             do {
-                try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
+                try Data(index.pythonDumps(Self.fileFormat).utf8)
                     .write(to: URL(fileURLWithPath: directory + "/model.safetensors.index.json"))
             } catch { throw ModelError("\(directory): cannot write the index: \(error.localizedDescription)") }
         }

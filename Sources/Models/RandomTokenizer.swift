@@ -1,4 +1,6 @@
 import Foundation
+import JSON
+import Tokenizers
 
 /// A byte-level BPE tokenizer.json / tokenizer_config.json in Ling's format for random-weight checkpoints: Ling's
 /// pre-tokenizer (NFC, Split on Ling's regex, ByteLevel without regex), the 256 byte tokens, merges filling ids up to
@@ -19,20 +21,8 @@ enum RandomTokenizer {
 
     static let lastBPEId = 156_890
 
-    /// GPT-2 bytes_to_unicode: printable bytes map to themselves, the rest to U+0100 upwards.
-    static func byteCharacters() -> [String] {
-        var printable = Array(33...126) + Array(161...172) + Array(174...255)
-        var codes = printable
-        var extra = 0
-        for b in 0..<256 where !printable.contains(b) {
-            printable.append(b)
-            codes.append(256 + extra)
-            extra += 1
-        }
-        var table = [String](repeating: "", count: 256)
-        for (b, c) in zip(printable, codes) { table[b] = String(UnicodeScalar(UInt32(c)).map(Character.init) ?? "?") }
-        return table
-    }
+    /// The one-character byte-level spelling of each byte (GPT-2's alphabet).
+    static func byteCharacters() -> [String] { (0..<256).map { ByteLevelAlphabet.encode([UInt8($0)]) } }
 
     static func write(to directory: String) throws(ModelError) {
         let bytes = byteCharacters()
@@ -72,64 +62,50 @@ enum RandomTokenizer {
             }
             pairIndex += 1
         }
-        // The BPE model is written by hand (vocab in id order, like tokenizers does); JSONSerialization is far too
-        // slow for 157k entries. Byte-level tokens contain no control characters; only " and \ need escaping.
-        func quoted(_ text: String) -> String {
-            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }
-        var model = "{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,\"continuing_subword_prefix\":null,"
-            + "\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,\"vocab\":{"
-        model.reserveCapacity(8 << 20)
-        for (id, token) in ordered.enumerated() {
-            if id > 0 { model += "," }
-            model += quoted(token) + ":" + String(id)
-        }
-        model += "},\"merges\":["
-        for (i, merge) in merges.enumerated() {
-            if i > 0 { model += "," }
-            model += quoted(merge)
-        }
-        model += "]}"
-        let added: [[String: Any]] = addedTokens.map { id, content, special in
-            ["id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false,
-             "special": special]
+        var vocab = JSONObject()
+        for (id, token) in ordered.enumerated() { vocab[token] = .int(id) }
+        let model: JSONValue = [
+            "type": "BPE", "dropout": nil, "unk_token": nil, "continuing_subword_prefix": nil, "end_of_word_suffix": nil,
+            "fuse_unk": false, "byte_fallback": false, "ignore_merges": false, "vocab": .object(vocab),
+            "merges": .array(merges.map(JSONValue.string)),
+        ]
+        let added: [JSONValue] = addedTokens.map { id, content, special in
+            ["id": .int(id), "content": .string(content), "single_word": false, "lstrip": false, "rstrip": false,
+             "normalized": false, "special": .bool(special)]
         }
         let regex = #"(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"#
-        let tokenizer: [String: Any] = [
+        let tokenizer: JSONValue = [
             "version": "1.0",
-            "truncation": NSNull(),
-            "padding": NSNull(),
-            "added_tokens": added,
+            "truncation": nil,
+            "padding": nil,
+            "added_tokens": .array(added),
             "normalizer": ["type": "NFC"],
             "pre_tokenizer": ["type": "Sequence", "pretokenizers": [
-                ["type": "Split", "pattern": ["Regex": regex], "behavior": "Isolated", "invert": false],
+                ["type": "Split", "pattern": ["Regex": .string(regex)], "behavior": "Isolated", "invert": false],
                 ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false],
             ]],
             "post_processor": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false],
             "decoder": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false],
-            "model": "@MODEL@",
+            "model": model,
         ]
-        var decoderMap: [String: Any] = [:]
+        var decoderMap = JSONObject()
         for (id, content, special) in addedTokens {
-            decoderMap[String(id)] = ["content": content, "lstrip": false, "normalized": false, "rstrip": false,
-                                      "single_word": false, "special": special]
+            decoderMap[String(id)] = ["content": .string(content), "lstrip": false, "normalized": false, "rstrip": false,
+                                      "single_word": false, "special": .bool(special)]
         }
-        let config: [String: Any] = [
+        let config: JSONValue = [
             "tokenizer_class": "PreTrainedTokenizerFast", "add_bos_token": false, "add_eos_token": false,
             "bos_token": "<|startoftext|>", "eos_token": "<|role_end|>", "pad_token": "<|endoftext|>", "cls_token": "[CLS]",
             "gmask_token": "[gMASK]", "model_max_length": 32768, "clean_up_tokenization_spaces": false,
-            "added_tokens_decoder": decoderMap, "chat_template": LingChatTemplate.text,
+            "added_tokens_decoder": .object(decoderMap), "chat_template": .string(LingChatTemplate.text),
         ]
-        let specialMap: [String: Any] = ["bos_token": "<|startoftext|>", "eos_token": "<|role_end|>", "pad_token": "<|endoftext|>",
-                                         "cls_token": "[CLS]", "gmask_token": "[gMASK]"]
+        let specialMap: JSONValue = ["bos_token": "<|startoftext|>", "eos_token": "<|role_end|>", "pad_token": "<|endoftext|>",
+                                     "cls_token": "[CLS]", "gmask_token": "[gMASK]"]
         do {
-            let outer = String(decoding: try JSONSerialization.data(withJSONObject: tokenizer, options: [.sortedKeys, .withoutEscapingSlashes]),
-                               as: UTF8.self)
-            try Data(outer.replacingOccurrences(of: "\"@MODEL@\"", with: model).utf8)
-                .write(to: URL(fileURLWithPath: directory + "/tokenizer.json"))
-            try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            try Data(tokenizer.compactJSON().utf8).write(to: URL(fileURLWithPath: directory + "/tokenizer.json"))
+            try Data(config.pythonDumps(RandomCheckpoint.fileFormat).utf8)
                 .write(to: URL(fileURLWithPath: directory + "/tokenizer_config.json"))
-            try JSONSerialization.data(withJSONObject: specialMap, options: [.prettyPrinted, .sortedKeys])
+            try Data(specialMap.pythonDumps(RandomCheckpoint.fileFormat).utf8)
                 .write(to: URL(fileURLWithPath: directory + "/special_tokens_map.json"))
         } catch { throw ModelError("\(directory): cannot write the tokenizer: \(error.localizedDescription)") }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Tensors
 
 /// One tensor entry of a safetensors header, located in its mapped file.
@@ -34,45 +35,53 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard let base = mapping.base, mapping.byteCount >= 8 else {
             throw ModelError("\(path): truncated file (\(mapping.byteCount) bytes, shorter than the 8-byte header length)")
         }
-        let headerSize = Int(UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)))
-        guard headerSize >= 2, headerSize <= Self.maximumHeaderSize else {
-            throw ModelError("\(path): bad header length \(headerSize)")
+        // Checked as UInt64 first: a length past Int.max must be an error, not a trap in the conversion.
+        let declaredHeaderSize = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+        guard declaredHeaderSize >= 2, declaredHeaderSize <= UInt64(Self.maximumHeaderSize) else {
+            throw ModelError("\(path): bad header length \(declaredHeaderSize)")
         }
+        let headerSize = Int(declaredHeaderSize)
         guard 8 + headerSize <= mapping.byteCount else {
             throw ModelError("\(path): truncated file: header says \(headerSize) bytes of JSON but the file has \(mapping.byteCount) bytes")
         }
-        let headerData = Data(bytes: base + 8, count: headerSize)
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: headerData) } catch {
-            throw ModelError("\(path): header is not valid JSON (\(error.localizedDescription))")
+        let headerBytes = UnsafeBufferPointer(start: (base + 8).assumingMemoryBound(to: UInt8.self), count: headerSize)
+        let header: JSONObject
+        do {
+            guard case .object(let object) = try JSONParser.parse(headerBytes) else {
+                throw ModelError("\(path): header is not a JSON object")
+            }
+            header = object
+        } catch let error as JSONError {
+            throw ModelError("\(path): header is not valid JSON (\(error.description) at byte \(error.offset))")
+        } catch {
+            throw error as? ModelError ?? ModelError("\(path): \(error)")
         }
-        guard let header = object as? [String: Any] else { throw ModelError("\(path): header is not a JSON object") }
         let dataStart = 8 + headerSize
         let dataSize = mapping.byteCount - dataStart
         var entries: [String: TensorEntry] = [:]
         var metadata: [String: String] = [:]
-        for (name, value) in header {
+        for member in header {
+            let name = member.key
             if name == "__metadata__" {
-                if let dictionary = value as? [String: Any] {
-                    for (key, item) in dictionary { metadata[key] = item as? String ?? "\(item)" }
+                if case .object(let dictionary) = member.value {
+                    for item in dictionary { metadata[item.key] = item.value.stringValue ?? item.value.compactJSON() }
                 }
                 continue
             }
-            guard let info = value as? [String: Any] else { throw ModelError("\(path): tensor \(name): entry is not an object") }
-            guard let dtypeName = info["dtype"] as? String else { throw ModelError("\(path): tensor \(name): missing dtype") }
-            guard let shapeValues = info["shape"] as? [Any], let offsets = info["data_offsets"] as? [Any], offsets.count == 2 else {
+            guard case .object(let info) = member.value else { throw ModelError("\(path): tensor \(name): entry is not an object") }
+            guard let dtypeName = info["dtype"]?.stringValue else { throw ModelError("\(path): tensor \(name): missing dtype") }
+            guard let shapeValues = info["shape"]?.arrayValue, let offsets = info["data_offsets"]?.arrayValue, offsets.count == 2 else {
                 throw ModelError("\(path): tensor \(name): missing or malformed shape / data_offsets")
             }
             var shape: [Int] = []
             for item in shapeValues {
-                guard let number = item as? NSNumber, let dimension = Int(exactly: number.doubleValue), dimension >= 0 else {
-                    throw ModelError("\(path): tensor \(name): bad shape \(shapeValues)")
+                guard let dimension = Self.nonNegativeInteger(item) else {
+                    throw ModelError("\(path): tensor \(name): bad shape \(JSONValue.array(shapeValues))")
                 }
                 shape.append(dimension)
             }
-            guard let begin = (offsets[0] as? NSNumber).flatMap({ Int(exactly: $0.doubleValue) }),
-                  let end = (offsets[1] as? NSNumber).flatMap({ Int(exactly: $0.doubleValue) }), begin >= 0, end >= begin else {
-                throw ModelError("\(path): tensor \(name): bad data_offsets \(offsets)")
+            guard let begin = Self.nonNegativeInteger(offsets[0]), let end = Self.nonNegativeInteger(offsets[1]), end >= begin else {
+                throw ModelError("\(path): tensor \(name): bad data_offsets \(JSONValue.array(offsets))")
             }
             guard end <= dataSize else {
                 throw ModelError("\(path): tensor \(name): data_offsets [\(begin), \(end)] run past the end of the file "
@@ -81,14 +90,14 @@ public final class SafetensorsFile: @unchecked Sendable {
             guard let elementSize = Self.elementSize(dtypeName) else {
                 throw ModelError("\(path): tensor \(name): unknown dtype \(dtypeName)")
             }
-            var elementCount = 1
+            var byteCount = elementSize
             for dimension in shape {
-                let (product, overflow) = elementCount.multipliedReportingOverflow(by: dimension)
+                let (product, overflow) = byteCount.multipliedReportingOverflow(by: dimension)
                 guard !overflow else { throw ModelError("\(path): tensor \(name): shape \(shape) overflows") }
-                elementCount = product
+                byteCount = product
             }
-            guard elementCount * elementSize == end - begin else {
-                throw ModelError("\(path): tensor \(name): \(dtypeName) \(shape) needs \(elementCount * elementSize) bytes "
+            guard byteCount == end - begin else {
+                throw ModelError("\(path): tensor \(name): \(dtypeName) \(shape) needs \(byteCount) bytes "
                     + "but data_offsets span \(end - begin)")
             }
             entries[name] = TensorEntry(name: name, dtypeName: dtypeName, dtype: Self.weightDType(dtypeName), shape: shape,
@@ -96,6 +105,15 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
         self.entries = entries
         self.metadata = metadata
+    }
+
+    /// A JSON integer >= 0 that fits in Int (integral floats such as `4.0` too, as Python's loader accepts them).
+    static func nonNegativeInteger(_ value: JSONValue) -> Int? {
+        switch value {
+        case .number(.int(let integer)): return integer >= 0 ? Int(exactly: integer) : nil
+        case .number(.double(let double)): return double >= 0 ? Int(exactly: double) : nil
+        default: return nil
+        }
     }
 
     static func elementSize(_ dtype: String) -> Int? {
@@ -132,12 +150,19 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         var fileNames: [String]
         var weightMap: [String: String]? = nil
         if let data = FileManager.default.contents(atPath: indexPath) {
-            let object: Any
-            do { object = try JSONSerialization.jsonObject(with: data) } catch {
-                throw ModelError("\(indexPath): invalid JSON (\(error.localizedDescription))")
+            let index: JSONValue
+            do { index = try JSONParser.parse([UInt8](data)) } catch {
+                throw ModelError("\(indexPath): invalid JSON (\(error.description) at byte \(error.offset))")
             }
-            guard let index = object as? [String: Any], let map = index["weight_map"] as? [String: String] else {
+            var map: [String: String] = [:]
+            guard let members = index["weight_map"]?.objectValue else {
                 throw ModelError("\(indexPath): missing \"weight_map\" object of tensor name -> file")
+            }
+            for member in members {
+                guard let file = member.value.stringValue else {
+                    throw ModelError("\(indexPath): missing \"weight_map\" object of tensor name -> file")
+                }
+                map[member.key] = file
             }
             weightMap = map
             fileNames = Array(Set(map.values)).sorted()

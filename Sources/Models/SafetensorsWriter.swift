@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Streams a `.safetensors` file to disk: the header (names, dtypes, shapes, offsets) is written first, then each
 /// tensor's bytes in declaration order through `fill`, so a multi-GiB file never has to be held in memory.
@@ -44,26 +45,15 @@ public struct SafetensorsWriter {
     public static func write(path: String, tensors: [Tensor], metadata: [String: String] = ["format": "pt"],
                              fill: (Int, Sink) throws(ModelError) -> Void) throws(ModelError) {
         var header = "{"
-        func quoted(_ s: String) -> String {
-            var out = "\""
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-            return out + "\""
-        }
         if !metadata.isEmpty {
-            header += "\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }.map { quoted($0.key) + ":" + quoted($0.value) }
+            header += "\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }.map { jsonQuoted($0.key) + ":" + jsonQuoted($0.value) }
                 .joined(separator: ",") + "},"
         }
         var offset = 0
         var entries: [String] = []
         for tensor in tensors {
             let end = offset + tensor.byteCount
-            entries.append(quoted(tensor.name) + ":{\"dtype\":\"\(tensor.dtype)\",\"shape\":[" + tensor.shape.map(String.init)
+            entries.append(jsonQuoted(tensor.name) + ":{\"dtype\":\"\(tensor.dtype)\",\"shape\":[" + tensor.shape.map(String.init)
                 .joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }

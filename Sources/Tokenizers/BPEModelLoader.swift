@@ -5,15 +5,16 @@ enum BPEModelLoader {
         guard type == "BPE" else { throw TokenizerError("\(node.path).type: unsupported model \(type.debugDescription)") }
         var vocabulary: [String: Int] = [:]
         let vocabNode = try node.required("vocab")
-        guard let object = vocabNode.value as? [String: Any] else {
+        guard case .object(let object) = vocabNode.value else {
             throw TokenizerError("\(vocabNode.path): expected an object of token -> id")
         }
         vocabulary.reserveCapacity(object.count)
-        for (token, value) in object {
-            guard let id = value as? Int, id >= 0 else {
-                throw TokenizerError("\(vocabNode.path).\(token.debugDescription): expected a non-negative integer id")
+        for member in object {
+            guard case .number(.int(let value)) = member.value, value >= 0, value <= TokenizerLoader.maxTokenId else {
+                throw TokenizerError(
+                    "\(vocabNode.path).\(member.key.debugDescription): expected an integer id in 0...\(TokenizerLoader.maxTokenId)")
             }
-            vocabulary[token] = id
+            vocabulary[member.key] = Int(value)
         }
         return vocabulary
     }
@@ -63,15 +64,15 @@ enum BPEModelLoader {
         for (rank, entry) in mergeList.enumerated() {
             let left: String
             let right: String
-            if let text = entry.value as? String {
+            if case .string(let text) = entry.value {
                 let parts = text.split(separator: " ", omittingEmptySubsequences: false)
                 guard parts.count == 2 else {
                     throw TokenizerError("\(entry.path): expected \"left right\", got \(text.debugDescription)")
                 }
                 left = String(parts[0])
                 right = String(parts[1])
-            } else if let pair = entry.value as? [Any], pair.count == 2, let first = pair[0] as? String,
-                let second = pair[1] as? String
+            } else if case .array(let pair) = entry.value, pair.count == 2, case .string(let first) = pair[0],
+                case .string(let second) = pair[1]
             {
                 left = first
                 right = second

@@ -3,7 +3,7 @@
 /// Printable Latin-1 bytes map to themselves; the other 68 bytes map to U+0100 upward in byte order. The BPE
 /// vocabulary of a byte-level tokenizer is written in these characters, so at load we map each vocabulary entry
 /// back to raw bytes and the encoder never builds the mapped strings.
-enum ByteLevelAlphabet {
+public enum ByteLevelAlphabet {
     /// `[256]`: byte -> character.
     static let byteToScalar: [Unicode.Scalar] = {
         var table = [Unicode.Scalar](repeating: " ", count: 256)
@@ -40,7 +40,7 @@ enum ByteLevelAlphabet {
     }()
 
     /// Raw bytes of a token written in the alphabet, or nil if some character is outside it.
-    static func decode(_ token: String) -> [UInt8]? {
+    public static func decode(_ token: String) -> [UInt8]? {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(token.unicodeScalars.count)
         for scalar in token.unicodeScalars {
@@ -51,7 +51,7 @@ enum ByteLevelAlphabet {
     }
 
     /// The alphabet spelling of raw bytes.
-    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var result = String.UnicodeScalarView()
         for byte in bytes { result.append(byteToScalar[Int(byte)]) }
         return String(result)

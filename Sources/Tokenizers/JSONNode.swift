@@ -1,60 +1,77 @@
 import Foundation
+import JSON
 
-/// A JSON value from `JSONSerialization` with the path it was read from, so errors name the field at fault.
+/// A JSON value of tokenizer.json with the path it was read from, so errors name the field at fault.
 struct JSONNode {
-    let value: Any
+    let value: JSONValue
     let path: String
 
     static func parse(_ data: Data, file: String) throws -> JSONNode {
         do {
-            let value = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            return JSONNode(value: value, path: file)
+            return JSONNode(value: try JSONParser.parse([UInt8](data)), path: file)
         } catch {
-            throw TokenizerError("\(file): not valid JSON (\(error.localizedDescription))")
+            throw TokenizerError("\(file): not valid JSON (\(error.description) at byte \(error.offset))")
         }
     }
 
-    var isNull: Bool { value is NSNull }
+    var isNull: Bool { value == .null }
 
     /// The member `key`, or nil when absent or null.
     subscript(_ key: String) -> JSONNode? {
-        guard let object = value as? [String: Any], let member = object[key], !(member is NSNull) else { return nil }
+        guard case .object(let object) = value, let member = object[key], member != .null else { return nil }
         return JSONNode(value: member, path: "\(path).\(key)")
     }
 
     func required(_ key: String) throws -> JSONNode {
-        guard value is [String: Any] else { throw TokenizerError("\(path): expected an object") }
+        guard case .object = value else { throw TokenizerError("\(path): expected an object") }
         guard let member = self[key] else { throw TokenizerError("\(path).\(key): missing") }
         return member
     }
 
+    /// The members in file order.
+    func members() throws -> [(key: String, node: JSONNode)] {
+        guard case .object(let object) = value else { throw TokenizerError("\(path): expected an object") }
+        return object.members.map { ($0.key, JSONNode(value: $0.value, path: "\(path).\($0.key)")) }
+    }
+
     func object() throws -> [String: JSONNode] {
-        guard let object = value as? [String: Any] else { throw TokenizerError("\(path): expected an object") }
         var result: [String: JSONNode] = [:]
-        for (key, member) in object { result[key] = JSONNode(value: member, path: "\(path).\(key)") }
+        for (key, node) in try members() { result[key] = node }
         return result
     }
 
     func array() throws -> [JSONNode] {
-        guard let array = value as? [Any] else { throw TokenizerError("\(path): expected an array") }
+        guard case .array(let array) = value else { throw TokenizerError("\(path): expected an array") }
         return array.enumerated().map { JSONNode(value: $1, path: "\(path)[\($0)]") }
     }
 
     func string() throws -> String {
-        guard let string = value as? String else { throw TokenizerError("\(path): expected a string") }
+        guard case .string(let string) = value else { throw TokenizerError("\(path): expected a string") }
         return string
     }
 
+    /// An integer that fits in Int; integral floats (`5.0`) are accepted as `json.loads` readers do.
     func int() throws -> Int {
-        // NOTE: corelibs Foundation bridges the NSNumber 0 and 1 to Bool too, so `is Bool` cannot reject booleans.
-        if let int = value as? Int { return int }
-        if let number = value as? NSNumber, let int = Int(exactly: number.doubleValue) { return int }
+        switch value {
+        case .number(.int(let integer)): if let int = Int(exactly: integer) { return int }
+        case .number(.double(let double)): if let int = Int(exactly: double) { return int }
+        default: break
+        }
         throw TokenizerError("\(path): expected an integer")
     }
 
+    /// A token id: an integer in `0...TokenizerLoader.maxTokenId`, so it converts to UInt32 and sizes tables safely.
+    func tokenId() throws -> Int {
+        let id = try int()
+        guard id >= 0 && id <= TokenizerLoader.maxTokenId else {
+            throw TokenizerError("\(path): token id \(id) is outside 0...\(TokenizerLoader.maxTokenId)")
+        }
+        return id
+    }
+
     func bool() throws -> Bool {
-        if let bool = value as? Bool { return bool }
-        throw TokenizerError("\(path): expected true or false")
+        guard case .bool(let bool) = value else { throw TokenizerError("\(path): expected true or false") }
+        return bool
     }
 
     func string(_ key: String, default fallback: String) throws -> String { try self[key]?.string() ?? fallback }

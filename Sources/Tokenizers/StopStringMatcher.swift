@@ -25,11 +25,22 @@ public struct StopStringMatcher: Sendable {
         patterns = stopStrings.map { Array($0.utf8) }
     }
 
+    /// The stop string that matched, nil before a match.
+    public var matchedStop: String? { matchedIndex.map { stopStrings[$0] } }
+    private var matchedIndex: Int?
+
     /// Adds a text delta. After a stop matched, further input is ignored and returns empty output.
     public mutating func feed(_ delta: String) -> Output {
-        guard !isStopped else { return Output(text: "", stopIndex: nil) }
+        let released = feed(bytes: Array(delta.utf8))
+        return Output(text: String(decoding: released.bytes, as: UTF8.self), stopIndex: released.stopIndex)
+    }
+
+    /// `feed(_:)` over UTF-8 bytes (a detokenizer's pieces). The released bytes end on a character boundary when
+    /// the input does.
+    public mutating func feed(bytes delta: [UInt8]) -> (bytes: [UInt8], stopIndex: Int?) {
+        guard !isStopped else { return ([], nil) }
         let oldCount = held.count
-        held.append(contentsOf: delta.utf8)
+        held.append(contentsOf: delta)
         // A match must end inside the new bytes; it can start up to (longest pattern - 1) bytes earlier.
         var bestStart = Int.max
         var bestIndex: Int? = nil
@@ -49,22 +60,25 @@ public struct StopStringMatcher: Sendable {
         }
         if let bestIndex {
             isStopped = true
+            matchedIndex = bestIndex
             let end = includeStopString ? bestStart + patterns[bestIndex].count : bestStart
-            let released = String(decoding: held[0..<end], as: UTF8.self)
+            let released = Array(held[0..<end])
             held.removeAll()
-            return Output(text: released, stopIndex: bestIndex)
+            return (released, bestIndex)
         }
         let keep = heldTailLength()
-        let released = String(decoding: held[0..<(held.count - keep)], as: UTF8.self)
+        let released = Array(held[0..<(held.count - keep)])
         held.removeFirst(held.count - keep)
-        return Output(text: released, stopIndex: nil)
+        return (released, nil)
     }
 
     /// Releases the held tail at the end of generation (no stop string can complete any more).
-    public mutating func finish() -> String {
-        let released = String(decoding: held, as: UTF8.self)
-        held.removeAll()
-        return released
+    public mutating func finish() -> String { String(decoding: finishBytes(), as: UTF8.self) }
+
+    /// `finish()` as UTF-8 bytes.
+    public mutating func finishBytes() -> [UInt8] {
+        defer { held.removeAll() }
+        return held
     }
 
     /// Length of the longest suffix of `held` that is a proper prefix of some stop string.

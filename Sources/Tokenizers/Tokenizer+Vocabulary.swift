@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// The pre-tokenizer pipelines a vocabulary-only description (a GGUF file's `tokenizer.ggml.pre`) can name.
 public enum BytePairPreset: String, Sendable {
@@ -33,64 +34,63 @@ extension Tokenizer {
         if let tokenTypes, tokenTypes.count != tokens.count {
             throw TokenizerError("\(source): token_type has \(tokenTypes.count) entries for \(tokens.count) tokens")
         }
-        var vocab: [String: Any] = [:]
-        var added: [[String: Any]] = []
+        var vocab = JSONObject()
+        var added: [JSONValue] = []
         for (id, token) in tokens.enumerated() {
             let type = tokenTypes.map { VocabularyTokenType(rawValue: $0[id]) ?? .normal } ?? .normal
             switch type {
             case .control, .userDefined:
-                added.append(["id": id, "content": token, "single_word": false, "lstrip": false, "rstrip": false,
-                              "normalized": type == .userDefined, "special": type == .control])
+                added.append([
+                    "id": .int(id), "content": .string(token), "single_word": false, "lstrip": false, "rstrip": false,
+                    "normalized": .bool(type == .userDefined), "special": .bool(type == .control),
+                ])
             default:
                 break
             }
-            if vocab[token] != nil && type != .control && type != .userDefined {
-                throw TokenizerError("\(source): token \(token.debugDescription) appears twice (ids \(vocab[token]!) and \(id))")
+            if let first = vocab[token] {
+                if type != .control && type != .userDefined {
+                    throw TokenizerError("\(source): token \(token.debugDescription) appears twice (ids \(first) and \(id))")
+                }
+            } else {
+                vocab[token] = .int(id)
             }
-            if vocab[token] == nil { vocab[token] = id }
         }
-        var mergePairs: [[String]] = []
+        var mergePairs: [JSONValue] = []
         mergePairs.reserveCapacity(merges.count)
         for (rank, merge) in merges.enumerated() {
             let parts = merge.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                 throw TokenizerError("\(source): merge #\(rank) \(merge.debugDescription) is not \"left right\"")
             }
-            mergePairs.append([String(parts[0]), String(parts[1])])
+            mergePairs.append([.string(String(parts[0])), .string(String(parts[1]))])
         }
-        let preTokenizer: [String: Any]
-        let normalizer: Any
+        let preTokenizer: JSONValue
+        let normalizer: JSONValue
         switch preset {
         case .ling:
             normalizer = ["type": "NFC"]
             preTokenizer = ["type": "Sequence", "pretokenizers": [
-                ["type": "Split", "pattern": ["Regex": GPTPatternScanner.lingPattern], "behavior": "Isolated", "invert": false],
+                ["type": "Split", "pattern": ["Regex": .string(GPTPatternScanner.lingPattern)], "behavior": "Isolated", "invert": false],
                 ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false],
             ]]
         case .gpt2:
-            normalizer = NSNull()
+            normalizer = .null
             preTokenizer = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true]
         }
-        let json: [String: Any] = [
-            "version": "1.0", "added_tokens": added, "normalizer": normalizer, "pre_tokenizer": preTokenizer,
+        let json: JSONValue = [
+            "version": "1.0", "added_tokens": .array(added), "normalizer": normalizer, "pre_tokenizer": preTokenizer,
             "post_processor": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false],
             "decoder": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true],
-            "model": ["type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "fuse_unk": false, "byte_fallback": false,
-                      "ignore_merges": false, "vocab": vocab, "merges": mergePairs],
+            "model": ["type": "BPE", "dropout": nil, "unk_token": nil, "fuse_unk": false, "byte_fallback": false,
+                      "ignore_merges": false, "vocab": .object(vocab), "merges": .array(mergePairs)],
         ]
-        var config: [String: Any] = [:]
+        var config = JSONObject()
         func name(_ id: Int?) -> String? { id.flatMap { $0 >= 0 && $0 < tokens.count ? tokens[$0] : nil } }
-        if let bos = name(bosId) { config["bos_token"] = bos }
-        if let eos = name(eosId) { config["eos_token"] = eos }
-        if let pad = name(padId) { config["pad_token"] = pad }
-        let data: Data
-        let configData: Data
-        do {
-            data = try JSONSerialization.data(withJSONObject: json)
-            configData = try JSONSerialization.data(withJSONObject: config)
-        } catch {
-            throw TokenizerError("\(source): cannot assemble the tokenizer: \(error.localizedDescription)")
-        }
+        if let bos = name(bosId) { config["bos_token"] = .string(bos) }
+        if let eos = name(eosId) { config["eos_token"] = .string(eos) }
+        if let pad = name(padId) { config["pad_token"] = .string(pad) }
+        let data = Data(json.compactJSON().utf8)
+        let configData = Data(JSONValue.object(config).compactJSON().utf8)
         try self.init(tokenizerJSON: data, tokenizerConfigJSON: configData, fileName: source)
     }
 }

@@ -33,6 +33,8 @@ public final class Tokenizer: Sendable {
     let idsByTokenString: [String: Int]
     /// `[vocabularySize]`: whether the id is a special added token.
     let specialFlags: [Bool]
+    /// Added token id -> content (the first entry wins when a file lists an id twice).
+    let addedContents: [Int: String]
 
     /// Loads `tokenizer.json` and, when present, `tokenizer_config.json` from a model directory.
     public convenience init(directory: String) throws {
@@ -62,6 +64,7 @@ public final class Tokenizer: Sendable {
         tokenStrings = loaded.tokenStrings
         idsByTokenString = loaded.idsByTokenString
         specialFlags = loaded.specialFlags
+        addedContents = Dictionary(loaded.addedTokens.map { ($0.id, $0.content) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Token ids of `text`. With `addSpecialTokens`, the post-processor's template (e.g. a BOS) is applied.
@@ -153,6 +156,16 @@ public final class Tokenizer: Sendable {
     public func tokenString(id: Int) -> String? {
         guard id >= 0 && id < tokenStrings.count else { return nil }
         return tokenStrings[id]
+    }
+
+    /// The exact bytes of one token, what the model emits for it: an added token's content as UTF-8, a byte-level
+    /// vocabulary entry mapped back through the byte alphabet (possibly part of a UTF-8 character), other entries
+    /// as they decode alone. Empty outside the vocabulary.
+    public func tokenBytes(_ id: Int) -> [UInt8] {
+        if let content = addedContents[id] { return Array(content.utf8) }
+        guard let token = tokenString(id: id) else { return [] }
+        if model.isByteLevel, let bytes = ByteLevelAlphabet.decode(token) { return bytes }
+        return Array(decode([id]).utf8)
     }
 
     /// The id of a vocabulary string or added token.

@@ -3,6 +3,10 @@ import Foundation
 /// Reads tokenizer.json into the pipeline components. Every unsupported component is a `TokenizerError` naming the
 /// JSON path at fault.
 enum TokenizerLoader {
+    /// Largest token id accepted from a file: ids index tables and are stored as UInt32. No released tokenizer
+    /// comes near it (Ling: 157,152; the largest vocabularies are around 256k).
+    static let maxTokenId = (1 << 24) - 1
+
     struct Loaded {
         var addedTokens: [AddedToken]
         var specialTokens: SpecialTokens
@@ -29,11 +33,10 @@ enum TokenizerLoader {
         var addedTokens: [AddedToken] = []
         for node in try root["added_tokens"]?.array() ?? [] {
             let token = AddedToken(
-                id: try node.required("id").int(), content: try node.required("content").string(),
+                id: try node.required("id").tokenId(), content: try node.required("content").string(),
                 isSpecial: try node.bool("special", default: false), singleWord: try node.bool("single_word", default: false),
                 lstrip: try node.bool("lstrip", default: false), rstrip: try node.bool("rstrip", default: false),
                 normalized: try node.bool("normalized", default: true))
-            guard token.id >= 0 else { throw TokenizerError("\(node.path).id: negative id \(token.id)") }
             addedTokens.append(token)
         }
 
@@ -42,6 +45,11 @@ enum TokenizerLoader {
 
         var size = (vocabulary.values.max() ?? -1) + 1
         for token in addedTokens { size = max(size, token.id + 1) }
+        // Tables below are indexed by id; ids spread far beyond the token count would size them from one number.
+        let tokenCount = vocabulary.count + addedTokens.count
+        guard size <= 2 * tokenCount + 1024 else {
+            throw TokenizerError("\(fileName): ids run up to \(size - 1) for \(tokenCount) tokens (at most 2 x the token count + 1024)")
+        }
         var tokenStrings = [String?](repeating: nil, count: size)
         var idsByTokenString = vocabulary
         for (token, id) in vocabulary { tokenStrings[id] = token }
@@ -209,7 +217,7 @@ enum TokenizerLoader {
                     guard let entry = specialTokens[name] else {
                         throw TokenizerError("\(special.path).id: \(name.debugDescription) is not in special_tokens")
                     }
-                    let tokenIds = try entry.required("ids").array().map { UInt32(try $0.int()) }
+                    let tokenIds = try entry.required("ids").array().map { UInt32(try $0.tokenId()) }
                     if seenSequence { processor.suffixIds += tokenIds } else { processor.prefixIds += tokenIds }
                 } else {
                     throw TokenizerError("\(item.path): expected Sequence or SpecialToken")
@@ -220,7 +228,7 @@ enum TokenizerLoader {
             let cls = try node.required("cls").array()
             let sep = try node.required("sep").array()
             guard cls.count == 2, sep.count == 2 else { throw TokenizerError("\(node.path): cls/sep must be [token, id]") }
-            return PostProcessor(prefixIds: [UInt32(try cls[1].int())], suffixIds: [UInt32(try sep[1].int())])
+            return PostProcessor(prefixIds: [UInt32(try cls[1].tokenId())], suffixIds: [UInt32(try sep[1].tokenId())])
         case "Sequence":
             var processor = PostProcessor()
             for child in try node.required("processors").array() {

@@ -3,6 +3,7 @@
 // /detokenize (token id N is the word "tN", so random prompts round-trip exactly), and spec-decode counters on
 // /metrics. One thread per connection, HTTP/1.1 keep-alive, plain POSIX sockets.
 import BenchClient
+import JSON
 import Synchronization
 
 #if canImport(Glibc)
@@ -150,15 +151,15 @@ final class Connection {
     }
 
     func respondJSON(_ value: JSONValue, status: Int = 200) {
-        respond(status: status, reason: status == 200 ? "OK" : "Error", contentType: "application/json", body: value.compact)
+        respond(status: status, reason: status == 200 ? "OK" : "Error", contentType: "application/json", body: value.compactJSON())
     }
 
     func respondError(_ status: Int, _ message: String) {
         respondJSON(
-            .object([
-                ("error", .object([("message", .string(message)), ("type", .string("invalid_request_error")),
-                                   ("param", .null), ("code", .null)]))
-            ]), status: status)
+            .object(JSONObject([
+                ("error", .object(JSONObject([("message", .string(message)), ("type", .string("invalid_request_error")),
+                                   ("param", .null), ("code", .null)])))
+            ])), status: status)
     }
 }
 
@@ -178,24 +179,24 @@ func handle(_ request: HTTPRequest, on connection: Connection) {
         connection.respondError(401, "invalid api key")
         return
     }
-    let body = (try? JSONValue.parse(request.body)) ?? .null
+    let body = (try? JSONParser.parse(request.body)) ?? .null
     switch (request.method, request.path) {
-    case ("GET", "/health"): connection.respondJSON(.object([("status", .string("ok"))]))
+    case ("GET", "/health"): connection.respondJSON(.object(JSONObject([("status", .string("ok"))])))
     case ("GET", "/v1/models"):
         connection.respondJSON(
-            .object([
+            .object(JSONObject([
                 ("object", .string("list")),
-                ("data", .array([.object([("id", .string(options.modelName)), ("object", .string("model")),
-                                          ("root", .string(options.modelName)), ("owned_by", .string("fake"))])])),
-            ]))
+                ("data", .array([.object(JSONObject([("id", .string(options.modelName)), ("object", .string("model")),
+                                          ("root", .string(options.modelName)), ("owned_by", .string("fake"))]))])),
+            ])))
     case ("POST", "/tokenize"):
         let text = body["prompt"]?.stringValue ?? body["content"]?.stringValue ?? ""
         let ids = tokenize(text)
-        connection.respondJSON(.object([("count", .int(ids.count)), ("max_model_len", .int(1 << 20)),
-                                        ("tokens", .array(ids.map { .int($0) })), ("token_strs", .null)]))
+        connection.respondJSON(.object(JSONObject([("count", .int(ids.count)), ("max_model_len", .int(1 << 20)),
+                                        ("tokens", .array(ids.map { .int($0) })), ("token_strs", .null)])))
     case ("POST", "/detokenize"):
         let ids = body["tokens"]?.arrayValue?.compactMap(\.intValue) ?? []
-        connection.respondJSON(.object([("prompt", .string(detokenize(ids)))]))
+        connection.respondJSON(.object(JSONObject([("prompt", .string(detokenize(ids)))])))
     case ("GET", "/metrics"): connection.respond(status: 200, reason: "OK", contentType: "text/plain; version=0.0.4", body: metricsText())
     case ("POST", "/v1/chat/completions"): stream(request: body, chat: true, on: connection)
     case ("POST", "/v1/completions"): stream(request: body, chat: false, on: connection)
@@ -241,8 +242,7 @@ func stream(request body: JSONValue, chat: Bool, on connection: Connection) {
     let head = "\"id\":\"\(id)\",\"object\":\"\(object)\",\"created\":1732270000,\"model\":\"\(options.modelName)\""
     func choice(_ text: String, finish: String?) -> String {
         let finishText = finish.map { "\"\($0)\"" } ?? "null"
-        var escaped = ""
-        JSONValue.string(text).compact.unicodeScalars.forEach { escaped.unicodeScalars.append($0) }
+        let escaped = jsonQuoted(text)
         if chat {
             return "{\"index\":0,\"delta\":{\"content\":\(escaped)},\"logprobs\":null,\"finish_reason\":\(finishText)}"
         }

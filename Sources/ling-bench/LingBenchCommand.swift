@@ -3,6 +3,7 @@ import BenchClient
 
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 @main
@@ -73,8 +74,8 @@ struct LingBenchCommand: ParsableCommand {
     func execute() throws {
         if !compare.isEmpty {
             guard compare.count == 2 else { throw BenchError("--compare takes exactly two result files") }
-            let a = try JSONValue.parse(try FileIO.read(compare[0]))
-            let b = try JSONValue.parse(try FileIO.read(compare[1]))
+            let a = try JSONParser.parse(try FileIO.read(compare[0]), limits: .pythonFiles)
+            let b = try JSONParser.parse(try FileIO.read(compare[1]), limits: .pythonFiles)
             print(ResultComparison.render(a, b, nameA: compare[0], nameB: compare[1]))
             return
         }
@@ -119,7 +120,7 @@ struct LingBenchCommand: ParsableCommand {
             FileIO.makeDirectory(dir)
             name = dir + "/" + name
         }
-        try FileIO.write(result.json(detailed: saveDetailed).serialized(indent: nil) + "\n", to: name)
+        try FileIO.write(result.json(detailed: saveDetailed).pythonDumps() + "\n", to: name)
         print("Results saved to \(name)")
     }
 
@@ -178,10 +179,10 @@ struct LingBenchCommand: ParsableCommand {
         config.skipTestRequest = skipTestRequest
         config.ignoreEOS = ignoreEos
         if let extraBody {
-            guard case .object(let members) = try JSONValue.parse(extraBody) else {
+            guard case .object(let members) = try JSONParser.parse(extraBody) else {
                 throw BenchError("--extra-body must be a JSON object")
             }
-            config.extraBody = members
+            config.extraBody = members.members.map { ($0.key, $0.value) }
         }
         if !goodput.isEmpty { config.goodput = try GoodputConfig.parse(goodput) }
         config.percentileMetrics = try percentileMetrics.split(separator: ",").map { name in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KVCache
 import Models
 import Tensors
 
@@ -117,8 +118,9 @@ struct BenchCommand: ParsableCommand {
         let attentionFlops = 2.0 * 2.0 * Double(config.headCount * config.headSize) * Double(promptTokens) * Double(promptTokens + 1) / 2
             * Double(config.layerCount) * Double(streams)
         let prefillFlops = Double(promptTokens * streams) * model.matmulFlopsPerToken + attentionFlops + Double(streams) * model.lmHeadFlops
-        let kvBytesPerToken = Double(2 * config.layerCount * config.kvHeadCount * config.headSize * 4)
-            * Double(promptTokens + decodeTokens / 2)
+        let kvBytesPerToken = Double(KVStorage.bytesPerBlock(
+            layerCount: config.layerCount, blockSize: 1, kvHeadCount: config.kvHeadCount, headSize: config.headSize,
+            precision: .f32)) * Double(promptTokens + decodeTokens / 2)
         let bytesPerToken = Double(model.weightBytesPerDecodedToken) + kvBytesPerToken
 
         let bandwidth = skipLimits ? Double.nan : MachineLimits.memoryReadBandwidth(threadCount: threadCount)

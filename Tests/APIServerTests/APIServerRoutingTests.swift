@@ -1,3 +1,4 @@
+import HTTP
 import JSON
 import OpenAIAPI
 import Testing
@@ -13,6 +14,16 @@ struct APIServerRoutingTests {
         ("GET", "/v1/models/Ling-mini-2.0"), ("GET", "/metrics"), ("POST", "/tokenize"), ("POST", "/detokenize"),
         ("GET", "/nope"), ("DELETE", "/v1/models"),
     ]
+
+    /// Moved from HTTPTests when the HTTP layer stopped defining the OpenAI shape: the same body, now from here.
+    @Test("The HTTP layer's errors have the OpenAI shape off the Messages paths")
+    func errorBodyHasTheOpenAIShape() {
+        let body = ErrorResponse.httpLayerBody(
+            HTTPErrorInfo(status: 413, message: "too \"big\"\n", type: "invalid_request_error", code: "request_too_large"))
+        #expect(body.contentType == "application/json")
+        #expect(String(decoding: body.bytes, as: UTF8.self)
+            == #"{"error":{"message":"too \"big\"\n","type":"invalid_request_error","param":null,"code":"request_too_large"}}"#)
+    }
 
     @Test("Every route but /health needs the key; 401 with WWW-Authenticate; Bearer is case-insensitive")
     func auth() async {

@@ -1,3 +1,4 @@
+import JSON
 import XCTest
 
 @testable import BenchClient
@@ -60,10 +61,10 @@ final class RequestFactoryTests: XCTestCase {
 
     func testChatBodyMatchesVLLM() {
         let factory = RequestFactory(
-            baseURL: "http://h:1/", endpoint: .chat, model: "m", ignoreEOS: true, extraBody: [("temperature", .number(0))])
+            baseURL: "http://h:1/", endpoint: .chat, model: "m", ignoreEOS: true, extraBody: [("temperature", .int(0))])
         XCTAssertEqual(factory.url, "http://h:1/v1/chat/completions")
         XCTAssertEqual(
-            factory.body(conversation: conversation, turnIndex: 0, answers: []).compact,
+            factory.body(conversation: conversation, turnIndex: 0, answers: []).compactJSON(),
             #"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":8,"stream":true,"stream_options":{"include_usage":true},"ignore_eos":true,"temperature":0}"#
         )
     }
@@ -72,7 +73,7 @@ final class RequestFactoryTests: XCTestCase {
         let factory = RequestFactory(baseURL: "http://h:1", endpoint: .chat, model: "m", ignoreEOS: false, extraBody: [])
         let body = factory.body(conversation: conversation, turnIndex: 1, answers: ["hello there"])
         XCTAssertEqual(
-            body["messages"]?.compact,
+            body["messages"]?.compactJSON(),
             #"[{"role":"user","content":"hi"},{"role":"assistant","content":"hello there"},{"role":"user","content":"more"}]"#)
         XCTAssertEqual(RequestFactory.promptLength(conversation: conversation, turnIndex: 1, answerTokenCounts: [2]), 4)
     }
@@ -80,7 +81,7 @@ final class RequestFactoryTests: XCTestCase {
     func testCompletionsBody() {
         let factory = RequestFactory(baseURL: "http://h:1", endpoint: .completions, model: "m", ignoreEOS: false, extraBody: [])
         XCTAssertEqual(
-            factory.body(conversation: conversation, turnIndex: 0, answers: []).compact,
+            factory.body(conversation: conversation, turnIndex: 0, answers: []).compactJSON(),
             #"{"model":"m","prompt":"hi","repetition_penalty":1,"max_tokens":8,"logprobs":null,"stream":true,"stream_options":{"include_usage":true}}"#
         )
     }

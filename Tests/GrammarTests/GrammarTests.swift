@@ -1,4 +1,4 @@
-import Engine
+import TokenConstraints
 import JSON
 import Testing
 import TestSupport

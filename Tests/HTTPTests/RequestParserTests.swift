@@ -169,12 +169,6 @@ private func describe(_ event: RequestParserEvent) -> String {
         #expect(headers["x-multi"] == ["3"])
     }
 
-    @Test func errorBodyHasTheOpenAIShape() {
-        let body = HTTPErrorBody.openAI(HTTPErrorInfo(status: 413, message: "too \"big\"\n", type: "invalid_request_error", code: "request_too_large"))
-        #expect(String(decoding: body, as: UTF8.self)
-            == #"{"error":{"message":"too \"big\"\n","type":"invalid_request_error","param":null,"code":"request_too_large"}}"#)
-    }
-
     /// `requestTarget` names the request at fault, so the API layer can answer in the shape of the route's API.
     @Test func requestTargetOfAFailedRequest() {
         func target(_ input: String, limits: HTTPParserLimits = HTTPParserLimits()) -> (String?, String?) {

@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import OpenAIAPI
 import SocketTestSupport
 
 @testable import HTTP
@@ -10,12 +11,19 @@ func withServer<T>(
     _ body: (HTTPServer, Int) throws -> T
 ) throws -> T {
     var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
+    configuration.errorBody = openAIErrorBody
     configure(&configuration)
     let server = HTTPServer(configuration: configuration, handler: handler)
     try server.start()
     defer { server.shutdown(deadline: .now() + .seconds(5)) }
     guard let port = server.localPort else { throw TestClientError("no port") }
     return try body(server, port)
+}
+
+/// The error shape the server tests expect, as the API layer supplies it to `ling-serve`'s server.
+@Sendable func openAIErrorBody(_ info: HTTPErrorInfo) -> HTTPErrorBody {
+    let body = APIErrorBody(message: info.message, type: info.type, param: nil, code: info.code)
+    return HTTPErrorBody(contentType: "application/json", bytes: body.encoded)
 }
 
 /// Echoes method, path, query and body; `/stream` and `/slow` are used by specific tests.

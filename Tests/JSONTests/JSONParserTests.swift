@@ -82,4 +82,14 @@ struct JSONParserTests {
         #expect(value["missing"] == nil)
         #expect(value["s"]?["x"] == nil)
     }
+
+    @Test("NaN and ±Infinity only when allowed (files Python wrote)")
+    func nonFiniteNumbers() throws {
+        let text = "[NaN, Infinity, -Infinity, -1]"
+        #expect(throws: JSONError.self) { try JSONParser.parse(text) }
+        let value = try JSONParser.parse(text, limits: JSONParser.Limits(allowsNonFiniteNumbers: true))
+        #expect(value[0]?.doubleValue?.isNaN == true)
+        #expect(value[1] == .double(.infinity) && value[2] == .double(-.infinity) && value[3] == -1)
+        #expect(throws: JSONError.self) { try JSONParser.parse("[-Inf]", limits: JSONParser.Limits(allowsNonFiniteNumbers: true)) }
+    }
 }

@@ -2,6 +2,7 @@ import Engine
 import Grammar
 import JSON
 import OpenAIAPI
+import TokenConstraints
 
 /// Constrained decoding for one request (tool_choice required/named, `json_object`, `json_schema`): compiled once,
 /// then one `DecodingConstraint` per choice, which the engine consults before every sampling step.

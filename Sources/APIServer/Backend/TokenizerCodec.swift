@@ -10,8 +10,7 @@ public struct TokenizerCodec: TextCodec {
     public let toolCallStartTokenId: Int?
     public let toolCallEndTokenId: Int?
     public let maxTokenId: Int
-    /// Exact bytes of every token id: byte-level BPE tokens mapped back through the GPT-2 byte alphabet, added
-    /// tokens as their UTF-8 text. // [vocabularySize]
+    /// `Tokenizer.tokenBytes` of every id. // [maxTokenId + 1]
     private let bytesById: [[UInt8]]
 
     public init(tokenizer: Tokenizer, eosTokenIds: Set<Int>, vocabularySize: Int) {
@@ -20,29 +19,8 @@ public struct TokenizerCodec: TextCodec {
         toolCallStartTokenId = tokenizer.id(forToken: "<tool_call>")
         toolCallEndTokenId = tokenizer.id(forToken: "</tool_call>")
         maxTokenId = max(vocabularySize, tokenizer.vocabularySize) - 1
-        let byteForScalar = Self.byteLevelInverse()
-        let addedContents = Dictionary(tokenizer.addedTokens.map { ($0.id, $0.content) }, uniquingKeysWith: { a, _ in a })
-        var table: [[UInt8]] = []
-        table.reserveCapacity(maxTokenId + 1)
-        for id in 0...maxTokenId {
-            if let content = addedContents[id] {
-                table.append(Array(content.utf8))
-            } else if let token = tokenizer.tokenString(id: id) {
-                var bytes: [UInt8] = []
-                var mapped = true
-                for scalar in token.unicodeScalars {
-                    guard let byte = byteForScalar[scalar.value] else {
-                        mapped = false
-                        break
-                    }
-                    bytes.append(byte)
-                }
-                table.append(mapped ? bytes : Array(tokenizer.decode([id]).utf8))
-            } else {
-                table.append([])  // padding ids above the tokenizer's vocabulary decode to nothing
-            }
-        }
-        bytesById = table
+        // Cached per id: logprobs and stop matching ask for the same tokens over and over.
+        bytesById = (0..<max(0, maxTokenId + 1)).map { tokenizer.tokenBytes($0) }  // padding ids above the vocabulary: []
     }
 
     public func encode(_ text: String, addSpecialTokens: Bool) -> [Int] {
@@ -59,21 +37,6 @@ public struct TokenizerCodec: TextCodec {
 
     public func makeIncrementalDecoder() -> any IncrementalDecoder {
         ByteDecoder(codec: self)
-    }
-
-    /// GPT-2's byte-to-unicode table, inverted: printable bytes map to themselves, the rest to U+0100 onwards.
-    private static func byteLevelInverse() -> [UInt32: UInt8] {
-        var printable: [Int] = Array(33...126) + Array(161...172) + Array(174...255)
-        var scalars = printable
-        var extra = 0
-        for byte in 0..<256 where !printable.contains(byte) {
-            printable.append(byte)
-            scalars.append(256 + extra)
-            extra += 1
-        }
-        var inverse: [UInt32: UInt8] = [:]
-        for (byte, scalar) in zip(printable, scalars) { inverse[UInt32(scalar)] = UInt8(byte) }
-        return inverse
     }
 
     /// Releases bytes at complete UTF-8 characters: the API layer's contract for `IncrementalDecoder`.

@@ -1,4 +1,5 @@
 import OpenAIAPI
+import Tokenizers
 
 /// One token as the output machines see it: the text its decoder released and its logprob entry.
 public struct GeneratedPiece: Sendable, Equatable {
@@ -86,7 +87,7 @@ public struct ChatChoiceMachine {
         self.index = index
         self.options = options
         self.makeCallID = makeCallID
-        stopMatcher = StopStringMatcher(stops: options.stop)
+        stopMatcher = StopStringMatcher(stopStrings: options.stop)
         tools = options.parseToolCalls ? ToolCallStreamParser(parallel: options.parallelToolCalls) : nil
     }
 
@@ -105,8 +106,8 @@ public struct ChatChoiceMachine {
             if piece.isStopToken { break }
             reasoningCounter.observe(piece.text, tokenCount: completionTokenCount)
             if options.logprobs, let entry = piece.logprob { pendingLogprobs.append(entry) }
-            route(stopMatcher.append(piece.text), into: &events)
-            if stopMatcher.matched || tools?.wantsStop == true {
+            route(stopMatcher.feed(bytes: piece.text).bytes, into: &events)
+            if stopMatcher.isStopped || tools?.wantsStop == true {
                 endedHere = true
                 wantsEngineStop = true
                 break
@@ -118,7 +119,7 @@ public struct ChatChoiceMachine {
             items.append(ChatStreamItem(delta: .role))
         }
         if finishing {
-            route(stopMatcher.flush(), into: &events)
+            route(stopMatcher.finishBytes(), into: &events)
             for segment in reasoning.finish() { route(segment: segment, into: &events) }
             if var parser = tools {
                 events += parser.finish().map(OutputEvent.text)

@@ -1,4 +1,5 @@
 import OpenAIAPI
+import Tokenizers
 
 /// One streamed completions chunk of one choice.
 public struct CompletionStreamItem: Sendable, Equatable {
@@ -26,7 +27,7 @@ public struct CompletionChoiceMachine {
     ///   - echo: the prompt text to prepend, nil without `echo`.
     public init(index: Int, stop: [String], logprobs: Bool, echo: String?) {
         self.index = index
-        stopMatcher = StopStringMatcher(stops: stop)
+        stopMatcher = StopStringMatcher(stopStrings: stop)
         self.logprobs = logprobs
         echoText = echo
         textOffset = echo?.unicodeScalars.count ?? 0
@@ -50,15 +51,15 @@ public struct CompletionChoiceMachine {
                 pendingLogprobs.textOffset.append(textOffset)
             }
             textOffset += String(decoding: piece.text, as: UTF8.self).unicodeScalars.count
-            released += stopMatcher.append(piece.text)
-            if stopMatcher.matched {
+            released += stopMatcher.feed(bytes: piece.text).bytes
+            if stopMatcher.isStopped {
                 endedHere = true
                 wantsEngineStop = true
                 break
             }
         }
         let finishing = endedHere || finish != nil
-        if finishing { released += stopMatcher.flush() }
+        if finishing { released += stopMatcher.finishBytes() }
         var text = String(decoding: released, as: UTF8.self)
         if let echo = echoText, !pieces.isEmpty || finishing {
             text = echo + text

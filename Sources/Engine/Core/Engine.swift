@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import KVCache
 import Synchronization
+import TokenConstraints
 
 /// How the engine is set up.
 public struct EngineConfiguration: Sendable {

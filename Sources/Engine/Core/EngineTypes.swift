@@ -1,4 +1,5 @@
 import KVCache
+import TokenConstraints
 import Models
 
 /// A generation request in token ids: what the engine runs, with no text anywhere.

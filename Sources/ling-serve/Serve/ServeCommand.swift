@@ -162,9 +162,10 @@ struct ServerLaunch {
         let template = try ModelFiles.chatTemplate(modelDirectory)
 
         // KV blocks from the memory budget: K and V of every layer (+ the MTP layer) per token.
-        let kvElementSize = settings.kvCacheDtype == "bf16" ? 2 : 4
-        let layerCount = config.layerCount + (config.hasMTPLayer ? 1 : 0)
-        let bytesPerBlock = 2 * layerCount * settings.blockSize * config.kvHeadCount * config.headSize * kvElementSize
+        let precision: KVStorage.Precision = settings.kvCacheDtype == "bf16" ? .bf16 : .f32
+        let bytesPerBlock = KVStorage.bytesPerBlock(
+            layerCount: config.layerCount + (config.hasMTPLayer ? 1 : 0), blockSize: settings.blockSize,
+            kvHeadCount: config.kvHeadCount, headSize: config.headSize, precision: precision)
         let kvBlockCount = max(4, try Self.parseMemory(settings.kvCacheMemory) / bytesPerBlock)
         let maxModelLength = min(settings.maxModelLen ?? config.maxPositionEmbeddings, kvBlockCount * settings.blockSize)
         let expertSetup = try ExpertParallelSetup(
@@ -173,7 +174,6 @@ struct ServerLaunch {
             rebalanceTokens: settings.expertRebalanceTokens, pin: settings.pinWorkers)
         let directory = modelDirectory
         let blockSize = settings.blockSize
-        let precision: KVStorage.Precision = settings.kvCacheDtype == "bf16" ? .bf16 : .f32
         // One trace line per engine step: batch, tokens, preemptions, blocks, time (issue: observability).
         var stepObserver: (@Sendable (EngineStepRecord) -> Void)?
         if log.minimum == .trace {

@@ -181,7 +181,7 @@ struct ServeSettings: Sendable, Equatable {
         var lines = ["{"]
         for (index, key) in keys.enumerated() {
             let comma = index == keys.count - 1 ? "" : ","
-            lines.append("  \"//\(key.name)\": \(jsonString(key.help)),")
+            lines.append("  \"//\(key.name)\": \(jsonQuoted(key.help)),")
             lines.append("  \"\(key.name)\": \(jsonLiteral(key.current(defaults)))\(comma)")
         }
         lines.append("}")
@@ -273,28 +273,17 @@ private func key(_ name: String, _ help: String, _ path: WritableKeyPath<ServeSe
         current: { $0[keyPath: path] })
 }
 
-private func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
-}
-
+/// A default as JSON text, in `json.dumps`'s layout (`config/ling-serve.json` is this text, checked by check-deploy.py).
 private func jsonLiteral(_ value: Any?) -> String {
+    let json: JSONValue
     switch value {
-    case nil: return "null"
-    case let text as String: return jsonString(text)
-    case let flag as Bool: return flag ? "true" : "false"
-    case let number as Int: return String(number)
-    case let number as UInt64: return String(number)
-    case let number as Double: return number == number.rounded() ? String(format: "%.1f", number) : String(number)
-    case let list as [String]: return "[" + list.map(jsonString).joined(separator: ", ") + "]"
-    default: return "null"
+    case let text as String: json = .string(text)
+    case let flag as Bool: json = .bool(flag)
+    case let number as Int: json = .int(number)
+    case let number as UInt64: json = Int64(exactly: number).map { .number(.int($0)) } ?? .number(.bigInt(String(number)))
+    case let number as Double: json = .double(number)
+    case let list as [String]: json = .array(list.map(JSONValue.string))
+    default: json = .null
     }
+    return json.pythonDumps()
 }

@@ -1,6 +1,7 @@
 import APIServer
 import Foundation
 import Glibc
+import JSON
 
 /// Log lines on stderr, one write per line (thread-safe). `text`: `2026-11-23T10:00:00.123Z info message`;
 /// `json` (`--log-format json`, for log collectors): one JSON object per line with stable keys `time`, `level`,
@@ -22,7 +23,7 @@ struct ServerLog: Sendable {
         let stamp = Self.timestamp()
         switch format {
         case .text: write("\(stamp) \(level) \(message())\n")
-        case .json: write("{\"time\":\(Self.quoted(stamp)),\"level\":\"\(level)\",\"msg\":\(Self.quoted(message()))}\n")
+        case .json: write("{\"time\":\(jsonQuoted(stamp)),\"level\":\"\(level)\",\"msg\":\(jsonQuoted(message()))}\n")
         }
     }
 
@@ -46,10 +47,10 @@ struct ServerLog: Sendable {
             if !entry.completed { line += " aborted" }
             write(line + "\n")
         case .json:
-            var line = "{\"time\":\(Self.quoted(stamp)),\"level\":\"\(level)\",\"msg\":\"access\""
-            line += ",\"method\":\(Self.quoted(entry.method)),\"path\":\(Self.quoted(entry.path))"
+            var line = "{\"time\":\(jsonQuoted(stamp)),\"level\":\"\(level)\",\"msg\":\"access\""
+            line += ",\"method\":\(jsonQuoted(entry.method)),\"path\":\(jsonQuoted(entry.path))"
             line += ",\"status\":\(entry.status),\"bytes\":\(entry.bytes),\"duration_ms\":\(milliseconds)"
-            line += ",\"request_id\":\(entry.requestID.map(Self.quoted) ?? "null"),\"remote\":\(Self.quoted(entry.remoteAddress))"
+            line += ",\"request_id\":\(entry.requestID.map(jsonQuoted) ?? "null"),\"remote\":\(jsonQuoted(entry.remoteAddress))"
             line += ",\"prompt_tokens\":\(entry.promptTokens.map(String.init) ?? "null")"
             line += ",\"completion_tokens\":\(entry.completionTokens.map(String.init) ?? "null")"
             line += ",\"cached_tokens\":\(entry.cachedTokens.map(String.init) ?? "null")"
@@ -73,26 +74,5 @@ struct ServerLog: Sendable {
 
     static func timestamp() -> String {
         Date().ISO8601Format(.iso8601.year().month().day().time(includingFractionalSeconds: true))
-    }
-
-    /// A JSON string literal (quotes, backslash and control characters escaped).
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 }
