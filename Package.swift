@@ -3,7 +3,7 @@
 //
 // Dependency direction (arrow = may import; nothing points back up):
 //   ling-serve -> APIServer -> {Engine, Grammar, Tokenizers, ChatTemplates, HTTP, OpenAIAPI};  Grammar -> {Engine, JSON}
-//   Engine -> {Models, KVCache, Tensors};  Models -> {KVCache, Tensors};  KVCache -> Tensors -> {CKernels, CBLAS}
+//   Engine -> {Models, KVCache, Tensors};  Models -> {KVCache, Tensors, JSON};  KVCache -> Tensors -> {CKernels, CBLAS}
 //   ling-bench -> BenchClient -> {CCurl, OpenAIAPI}
 // Tokenizers, ChatTemplates, HTTP and OpenAIAPI know nothing of the engine; the engine speaks token ids only.
 import PackageDescription
@@ -31,7 +31,7 @@ let package = Package(
         // ---- engine side
         .target(name: "Tensors", dependencies: ["CKernels", "CBLAS"]),
         .target(name: "KVCache", dependencies: ["Tensors"]),
-        .target(name: "Models", dependencies: ["Tensors", "KVCache"]),
+        .target(name: "Models", dependencies: ["Tensors", "KVCache", "JSON"]),
         .target(name: "Engine", dependencies: ["Models", "KVCache", "Tensors"]),
 
         // ---- text side (no engine imports)
@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "SocketTestSupport"]),
         .executableTarget(name: "kernel-bench", dependencies: ["Tensors", "CKernels"]),  // kernel speed vs machine limits
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors", "Tokenizers", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

@@ -82,6 +82,8 @@ public final class GGUFCheckpoint: @unchecked Sendable {
             "ffn_down_shexp.weight": "mlp.shared_experts.down_proj.weight",
             "nextn.eh_proj.weight": "eh_proj.weight", "nextn.enorm.weight": "enorm.weight",
             "nextn.hnorm.weight": "hnorm.weight", "nextn.shared_head_norm.weight": "final_layernorm.weight",
+            // What llama.cpp's converter actually names the MTP layer's final_layernorm (LAYER_OUT_NORM).
+            "layer_output_norm.weight": "final_layernorm.weight",
         ]
         return perLayer[rest].map { prefix + $0 }
     }
