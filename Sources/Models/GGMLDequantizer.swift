@@ -108,3 +108,29 @@ public enum GGMLDequantizer {
         }
     }
 }
+
+extension GGUFTensor {
+    /// Values per row (the innermost dimension) and number of rows (all outer dimensions together).
+    public var rowShape: (rowCount: Int, rowLength: Int) {
+        let length = shape.last ?? 0
+        return (shape.dropLast().reduce(1, *), length)
+    }
+
+    /// Rows `rows` of the tensor as f32, `destination.count == rows.count * rowLength`; errors name the tensor when
+    /// its type cannot be read or the rows are out of range.
+    public func dequantize(rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) throws(ModelError) {
+        let (rowCount, rowLength) = rowShape
+        guard GGMLDequantizer.canRead(type), let rowBytes = GGMLQuantizer.rowByteCount(type, count: rowLength) else {
+            throw ModelError("\(file): tensor \(name) has type \(type), which LingServe cannot dequantize")
+        }
+        guard rows.lowerBound >= 0, rows.upperBound <= rowCount, destination.count == rows.count * rowLength,
+              rowBytes * rowCount == byteCount else {
+            throw ModelError("\(file): tensor \(name): rows \(rows) out of range 0..<\(rowCount) (or wrong destination size)")
+        }
+        guard let out = destination.baseAddress else { return }
+        for (i, row) in rows.enumerated() {
+            GGMLDequantizer.dequantize(type, UnsafeRawBufferPointer(start: data + row * rowBytes, count: rowBytes),
+                                       into: UnsafeMutableBufferPointer(start: out + i * rowLength, count: rowLength))
+        }
+    }
+}

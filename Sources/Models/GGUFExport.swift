@@ -183,7 +183,8 @@ public struct GGUFExport {
         for (name, entry) in checkpoint.entries.sorted(by: { $0.key < $1.key }) {
             if LingWeights.isIgnorable(name) || name.hasSuffix("_scale_inv") { continue }
             let parts = name.split(separator: ".")
-            if parts.count == 7, parts[0] == "model", parts[1] == "layers", parts[3] == "mlp", parts[4] == "experts",
+            if parts.count == 8, parts[0] == "model", parts[1] == "layers", parts[3] == "mlp", parts[4] == "experts",
+               parts[7] == "weight",
                let layer = Int(parts[2]), let expert = Int(parts[5]) {
                 let which = parts[6] == "gate_proj" ? "gate" : parts[6] == "up_proj" ? "up" : parts[6] == "down_proj" ? "down" : ""
                 guard !which.isEmpty else { throw ModelError("\(entry.file): unexpected tensor \(name)") }

@@ -7,10 +7,11 @@ import JSON
 /// the vocabulary leaves empty), `.token_type` (1 normal, 3 control, 4 user-defined, 5 unused), `.merges`, the special
 /// token ids, `add_bos_token` / `add_eos_token`, and `tokenizer.chat_template`.
 enum GGUFTokenizerMetadata {
-    /// gguf-py's special token kinds in its order, with their metadata keys ("seperator" is gguf's spelling).
-    static let specialKinds: [(kind: String, key: String)] = [
+    /// gguf-py's special token kinds in its order, with their metadata keys ("seperator" is gguf's spelling). The
+    /// converter looks cls up too but its writer has no cls key, so it is never written.
+    static let specialKinds: [(kind: String, key: String?)] = [
         ("bos", "bos_token_id"), ("eos", "eos_token_id"), ("unk", "unknown_token_id"), ("sep", "seperator_token_id"),
-        ("pad", "padding_token_id"), ("cls", "cls_token_id"), ("mask", "mask_token_id"),
+        ("pad", "padding_token_id"), ("cls", nil), ("mask", "mask_token_id"),
     ]
 
     static func read(_ path: String) throws(ModelError) -> JSONValue? {
@@ -143,7 +144,7 @@ enum GGUFTokenizerMetadata {
             ("tokenizer.ggml.merges", .strings(merges)),
         ]
         for (kind, id) in special {
-            guard let key = specialKinds.first(where: { $0.kind == kind })?.key, let value = UInt32(exactly: id) else { continue }
+            guard let key = specialKinds.first(where: { $0.kind == kind })?.key ?? nil, let value = UInt32(exactly: id) else { continue }
             result.append(("tokenizer.ggml." + key, .u32(value)))
         }
         for (kind, value) in addSpecial where kind == "bos" || kind == "eos" || kind == "sep" {
