@@ -119,7 +119,7 @@ def main():
 
         # 2. llama.cpp loads our file
         load = run([args.llama_bin / "llama-completion", "-m", ours_path, "-p", "Hello", "-n", "4", "--temp", "0",
-                    "-no-cnv", "-t", args.threads, "-c", "256"], capture_output=True, text=True)
+                    "-no-cnv", "-t", args.threads, "-c", "256"], capture_output=True, text=True, errors="replace")
         loads = load.returncode == 0
         if not loads:
             print(load.stderr[-3000:], file=sys.stderr)

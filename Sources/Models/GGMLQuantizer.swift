@@ -294,7 +294,7 @@ public enum GGMLQuantizer {
             let diff = scale * Float(l) + lo - x[i]
             bestError += weights[i] * (diff * diff)
         }
-        var offset = lo
+        // NOTE: as in ggml, an accepted fit moves `lo`, and later candidate grids start from the new offset.
         for step in 0...steps {
             iscale = (rmin + rdelta * Float(step) + Float(levels)) / (hi - lo)
             var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
@@ -323,10 +323,10 @@ public enum GGMLQuantizer {
                 for i in 0..<n { L[i] = candidate[i] }
                 bestError = error
                 scale = thisScale
-                offset = thisMin
+                lo = thisMin
             }
         }
-        return (scale, -offset)
+        return (scale, -lo)
     }
 
     // MARK: - Q6_K
