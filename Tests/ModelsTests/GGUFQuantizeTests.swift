@@ -318,6 +318,36 @@ struct GGUFQuantizeTests {
         #expect(differing == 0)
     }
 
+    @Test("an FP8 block-scaled checkpoint quantizes to the same bytes as its exact f32 twin")
+    func fp8Source() throws {
+        let fixture = try ReferenceFixture.load("stress-f32")
+        let (quantised, dequantised) = try CheckpointCopy.fp8Items(of: fixture.directory, block: 32)
+        let fp8Copy = try CheckpointCopy("quantize-fp8"), twinCopy = try CheckpointCopy("quantize-fp8-twin")
+        defer {
+            fp8Copy.remove()
+            twinCopy.remove()
+        }
+        try fp8Copy.copyConfigs(from: fixture.directory) { config in
+            config["quantization_config"] = ["quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [32, 32]]
+        }
+        try fp8Copy.write(quantised)
+        try twinCopy.copyConfigs(from: fixture.directory)
+        try twinCopy.write(dequantised)
+        for mixture in [GGUFMixture.q8_0, .q4KM] {
+            let a = fp8Copy.directory + "/out.gguf", b = twinCopy.directory + "/out.gguf"
+            try GGUFExport(directory: fp8Copy.directory, target: .mixture(mixture), tokenizer: false).write(to: a)
+            try GGUFExport(directory: twinCopy.directory, target: .mixture(mixture), tokenizer: false).write(to: b)
+            let fa = try GGUFFile(path: a), fb = try GGUFFile(path: b)
+            #expect(fa.tensorNames == fb.tensorNames)
+            #expect(!fa.tensorNames.contains { $0.contains("scale_inv") })
+            for name in fa.tensorNames {
+                let ta = try #require(fa.tensors[name]), tb = try #require(fb.tensors[name])
+                #expect(ta.type == tb.type && ta.byteCount == tb.byteCount)
+                #expect(memcmp(ta.data, tb.data, min(ta.byteCount, tb.byteCount)) == 0, "\(mixture.rawValue) \(name): data differ")
+            }
+        }
+    }
+
     @Test("bad input is refused with a message naming the problem")
     func badInput() throws {
         let source = try QuantizeSource.fixture("release-bf16")
