@@ -121,6 +121,8 @@ def main():
         ours_keys = {k for k in ours_reader.fields if not k.startswith("GGUF.")}
         ref_keys = {k for k in ref_reader.fields if not k.startswith("GGUF.")}
         key_diff = sorted(ours_keys ^ ref_keys)
+        value_diff = sorted(k for k in ours_keys & ref_keys
+                            if ours_reader.fields[k].contents() != ref_reader.fields[k].contents())
         types_match = not mismatches
         same_bytes = sum(1 for tname, t in ours.items() if tname in ref and t.tensor_type == ref[tname].tensor_type
                          and np.array_equal(np.asarray(t.data).view(np.uint8), np.asarray(ref[tname].data).view(np.uint8)))
@@ -170,16 +172,17 @@ def main():
         for m in mismatches[:20]:
             print("     ", m)
         print(f"   tensors with byte-identical data to llama-quantize's: {same_bytes} of {len(ours)}")
-        print(f"   metadata keys only on one side: {key_diff if key_diff else 'none'}")
+        print(f"   metadata keys only on one side: {key_diff if key_diff else 'none'}; "
+              f"keys whose values differ: {value_diff if value_diff else 'none'}")
         print(f"   llama.cpp loads ours: {'yes' if loads else 'NO'}"
               + ("" if loads else f" (llama.cpp's own quantization: {'loads' if ref_loads else 'does not load either'})"))
         print(f"   max |ours - gguf-py dequantize| / max|x|: {max_diff:.3g} ({worst or '-'})")
         print(f"   mean relative RMS error vs bf16 source: ours {mean_ours:.5f}, llama-quantize {mean_ref:.5f}")
-        summary["types"][qtype] = {"types_match": types_match, "mismatches": mismatches, "metadata_key_diff": key_diff,
+        summary["types"][qtype] = {"types_match": types_match, "mismatches": mismatches, "metadata_key_diff": key_diff, "metadata_value_diff": value_diff,
                                    "identical_tensors": same_bytes,
                                    "llama_cpp_loads": loads, "llama_cpp_loads_its_own": ref_loads, "max_dequant_diff": max_diff, "worst": worst,
                                    "rms_ours": mean_ours, "rms_llama": mean_ref, "tensor_types": counts}
-        failed |= not (types_match and (loads or not ref_loads) and dequant_ok)
+        failed |= not (types_match and (loads or not ref_loads) and dequant_ok and not key_diff and not value_diff)
         if not args.keep:
             ours_path.unlink(missing_ok=True)
             ref_path.unlink(missing_ok=True)
