@@ -72,6 +72,7 @@ public struct GGUFExport {
                     done += bytes
                     progress(done, total)
                 }
+                Self.release(tensors[index])
             }
         } catch {
             unlink(temporary)
@@ -84,6 +85,22 @@ public struct GGUFExport {
     }
 
     // MARK: - streaming
+
+    /// Drops the source pages of a tensor that has been written from this process's mapping (MADV_DONTNEED on a
+    /// read-only private file mapping: nothing is lost, a later read faults them in again), so the resident set
+    /// stays near one tensor instead of growing to the whole checkpoint.
+    static func release(_ planned: Planned) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        for source in planned.sources {
+            let start = Int(bitPattern: source.base)
+            let end = start + source.byteCount
+            let alignedStart = (start + page - 1) / page * page  // pages wholly inside the tensor only
+            let alignedEnd = end / page * page
+            guard alignedEnd > alignedStart, let pointer = UnsafeMutableRawPointer(bitPattern: alignedStart) else { continue }
+            _ = madvise(pointer, alignedEnd - alignedStart, MADV_DONTNEED)
+        }
+    }
 
     /// Rows per chunk: about 4 MiB of f32 input, at least one row.
     static let chunkFloats = 1 << 20
