@@ -147,25 +147,18 @@ public struct GGUFExport {
     /// The GGUF name of a Hugging Face tensor name (not the routed experts, which are merged), as llama.cpp's
     /// tensor map gives it for `bailingmoe2`; nil for a name that has none.
     public static func ggufName(_ hf: String) -> String? {
-        let global = ["model.word_embeddings.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
-                      "lm_head.weight": "output.weight"]
-        if let name = global[hf] { return name }
+        if let name = globalNames[hf] { return name }
         let parts = hf.split(separator: ".", maxSplits: 3)
         guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]) else { return nil }
-        let perLayer = [
-            "input_layernorm.weight": "attn_norm.weight", "attention.query_key_value.weight": "attn_qkv.weight",
-            "attention.query_layernorm.weight": "attn_q_norm.weight", "attention.key_layernorm.weight": "attn_k_norm.weight",
-            "attention.dense.weight": "attn_output.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
-            "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
-            "mlp.down_proj.weight": "ffn_down.weight", "mlp.gate.weight": "ffn_gate_inp.weight",
-            "mlp.gate.expert_bias": "exp_probs_b.bias", "mlp.shared_experts.gate_proj.weight": "ffn_gate_shexp.weight",
-            "mlp.shared_experts.up_proj.weight": "ffn_up_shexp.weight",
-            "mlp.shared_experts.down_proj.weight": "ffn_down_shexp.weight", "eh_proj.weight": "nextn.eh_proj.weight",
-            "enorm.weight": "nextn.enorm.weight", "hnorm.weight": "nextn.hnorm.weight",
-            "final_layernorm.weight": "layer_output_norm.weight",
-        ]
-        return perLayer[String(parts[3])].map { "blk.\(layer).\($0)" }
+        return layerNames[String(parts[3])].map { "blk.\(layer).\($0)" }
     }
+
+    /// The loader's GGUF -> Hugging Face tables inverted. final_layernorm has two GGUF names there; the converter
+    /// writes `layer_output_norm`.
+    static let globalNames = Dictionary(GGUFCheckpoint.globalNames.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+    static let layerNames = Dictionary(
+        GGUFCheckpoint.layerNames.filter { $0.key != "nextn.shared_head_norm.weight" }.map { ($1, $0) },
+        uniquingKeysWith: { a, _ in a })
 
     /// llama.cpp's tensor order (`weight_name_comparer`): tensors outside `blk.N.` first, then by layer number,
     /// then by name. It decides the index of each `attn_qkv` for the layer-spread rule.
