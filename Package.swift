@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OpenAIAPI", "SocketTestSupport"]),  // OpenAIAPI: the error body the server tests expect
         .executableTarget(name: "kernel-bench", dependencies: ["Tensors", "CKernels"]),  // kernel speed vs machine limits
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors", "JSON", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "KVCache", "Tensors", "JSON", "Tokenizers", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "JSON", "TestSupport"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

@@ -61,32 +61,32 @@ public final class GGUFCheckpoint: @unchecked Sendable {
     /// The llama.cpp weight type most tensors use ("Q8_0"), for logs and /v1/models.
     public var dominantType: String { typeSummary.split(separator: ":").first.map(String.init) ?? "?" }
 
+    /// GGUF -> Hugging Face names of the tensors outside the layers, and (after `blk.N.`) of a layer's tensors; the
+    /// routed experts are merged and handled apart. `GGUFExport` writes with the inverse of these tables.
+    static let globalNames: [String: String] = [
+        "token_embd.weight": "model.word_embeddings.weight", "output_norm.weight": "model.norm.weight",
+        "output.weight": "lm_head.weight",
+    ]
+    static let layerNames: [String: String] = [
+        "attn_norm.weight": "input_layernorm.weight", "attn_qkv.weight": "attention.query_key_value.weight",
+        "attn_q_norm.weight": "attention.query_layernorm.weight", "attn_k_norm.weight": "attention.key_layernorm.weight",
+        "attn_output.weight": "attention.dense.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
+        "ffn_gate.weight": "mlp.gate_proj.weight", "ffn_up.weight": "mlp.up_proj.weight",
+        "ffn_down.weight": "mlp.down_proj.weight", "ffn_gate_inp.weight": "mlp.gate.weight",
+        "exp_probs_b.bias": "mlp.gate.expert_bias", "ffn_gate_shexp.weight": "mlp.shared_experts.gate_proj.weight",
+        "ffn_up_shexp.weight": "mlp.shared_experts.up_proj.weight",
+        "ffn_down_shexp.weight": "mlp.shared_experts.down_proj.weight",
+        "nextn.eh_proj.weight": "eh_proj.weight", "nextn.enorm.weight": "enorm.weight",
+        "nextn.hnorm.weight": "hnorm.weight", "nextn.shared_head_norm.weight": "final_layernorm.weight",
+        // What llama.cpp's converter actually names the MTP layer's final_layernorm (LAYER_OUT_NORM).
+        "layer_output_norm.weight": "final_layernorm.weight",
+    ]
+
     static func hfName(_ name: String, layerCount: Int) -> String? {
-        let global: [String: String] = [
-            "token_embd.weight": "model.word_embeddings.weight", "output_norm.weight": "model.norm.weight",
-            "output.weight": "lm_head.weight",
-        ]
-        if let mapped = global[name] { return mapped }
+        if let mapped = globalNames[name] { return mapped }
         let parts = name.split(separator: ".", maxSplits: 2)
         guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]) else { return nil }
-        let prefix = "model.layers.\(layer)."
-        let rest = String(parts[2])
-        let perLayer: [String: String] = [
-            "attn_norm.weight": "input_layernorm.weight", "attn_qkv.weight": "attention.query_key_value.weight",
-            "attn_q_norm.weight": "attention.query_layernorm.weight", "attn_k_norm.weight": "attention.key_layernorm.weight",
-            "attn_output.weight": "attention.dense.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
-            "ffn_gate.weight": "mlp.gate_proj.weight", "ffn_up.weight": "mlp.up_proj.weight",
-            "ffn_down.weight": "mlp.down_proj.weight", "ffn_gate_inp.weight": "mlp.gate.weight",
-            "exp_probs_b.bias": "mlp.gate.expert_bias", "ffn_gate_shexp.weight": "mlp.shared_experts.gate_proj.weight",
-            "ffn_up_shexp.weight": "mlp.shared_experts.up_proj.weight",
-            "ffn_down_shexp.weight": "mlp.shared_experts.down_proj.weight",
-            "nextn.eh_proj.weight": "eh_proj.weight", "nextn.enorm.weight": "enorm.weight",
-            "nextn.hnorm.weight": "hnorm.weight", "nextn.shared_head_norm.weight": "final_layernorm.weight",
-            // What llama.cpp's converter writes for the MTP layer's final_layernorm (tensor_mapping.py maps
-            // model.layers.N.final_layernorm of bailingmoe2 to LAYER_OUT_NORM).
-            "layer_output_norm.weight": "final_layernorm.weight",
-        ]
-        return perLayer[rest].map { prefix + $0 }
+        return layerNames[String(parts[2])].map { "model.layers.\(layer)." + $0 }
     }
 
     static func huggingFaceEntries(_ raw: [String: GGUFTensor], config: ModelConfig) throws(ModelError) -> [String: TensorEntry] {

@@ -35,14 +35,16 @@ public enum GGUFValue: Sendable, Equatable {
 /// Storage type of a GGUF tensor (ggml_type). Only the types LingServe reads are named; any other id is kept as
 /// `.other(id)` so the header parses and a model that needs such a tensor fails naming tensor and type.
 public enum GGUFTensorType: Sendable, Equatable, CustomStringConvertible {
-    case f32, f16, q4_0, q8_0, q4K, q5K, q6K, bf16
+    case f32, f16, q4_0, q5_0, q5_1, q8_0, q4K, q5K, q6K, bf16
     case other(UInt32)
 
-    init(id: UInt32) {
+    public init(id: UInt32) {
         switch id {
         case 0: self = .f32
         case 1: self = .f16
         case 2: self = .q4_0
+        case 6: self = .q5_0
+        case 7: self = .q5_1
         case 8: self = .q8_0
         case 12: self = .q4K
         case 13: self = .q5K
@@ -52,12 +54,31 @@ public enum GGUFTensorType: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The ggml_type id stored in the file.
+    public var id: UInt32 {
+        switch self {
+        case .f32: 0
+        case .f16: 1
+        case .q4_0: 2
+        case .q5_0: 6
+        case .q5_1: 7
+        case .q8_0: 8
+        case .q4K: 12
+        case .q5K: 13
+        case .q6K: 14
+        case .bf16: 30
+        case .other(let id): id
+        }
+    }
+
     /// Elements per block and bytes per block (ggml's type traits).
     public var block: (elements: Int, bytes: Int)? {
         switch self {
         case .f32: (1, 4)
         case .f16, .bf16: (1, 2)
         case .q4_0: (32, 18)
+        case .q5_0: (32, 22)
+        case .q5_1: (32, 24)
         case .q8_0: (32, 34)
         case .q4K: (256, 144)
         case .q5K: (256, 176)
@@ -68,7 +89,7 @@ public enum GGUFTensorType: Sendable, Equatable, CustomStringConvertible {
 
     /// Block layouts of the ggml types LingServe does not compute with, so their sizes still validate.
     private static let otherBlocks: [UInt32: (Int, Int)] = [
-        3: (32, 20), 6: (32, 22), 7: (32, 24), 9: (32, 36), 10: (256, 84), 11: (256, 110), 15: (256, 292),
+        3: (32, 20), 9: (32, 36), 10: (256, 84), 11: (256, 110), 15: (256, 292),
         16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82),
         23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56),
     ]
@@ -79,6 +100,8 @@ public enum GGUFTensorType: Sendable, Equatable, CustomStringConvertible {
         case .f16: "F16"
         case .bf16: "BF16"
         case .q4_0: "Q4_0"
+        case .q5_0: "Q5_0"
+        case .q5_1: "Q5_1"
         case .q8_0: "Q8_0"
         case .q4K: "Q4_K"
         case .q5K: "Q5_K"
@@ -88,7 +111,7 @@ public enum GGUFTensorType: Sendable, Equatable, CustomStringConvertible {
     }
 
     private static let otherNames: [UInt32: String] = [
-        3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS",
+        3: "Q4_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS",
         18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16",
         26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M",
     ]

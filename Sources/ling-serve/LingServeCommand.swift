@@ -11,6 +11,8 @@ struct LingServeCommand: AsyncParsableCommand {
             GenerateCommand.self,
             LogitsCommand.self,
             MakeModelCommand.self,
+            QuantizeCommand.self,
+            DequantizeCommand.self,
             BenchCommand.self,
             ExpertStatsCommand.self,
             TokenizeCommand.self,

@@ -40,6 +40,44 @@ struct CheckpointCopy {
         }
     }
 
+    /// The fixture's tensors with every decoder linear (not the embedding, router or lm_head) quantised to FP8 E4M3
+    /// with block x block scales (plus `_scale_inv` tensors), and the same tensors with those linears replaced by
+    /// their exact f32 dequantisation (the twin).
+    static func fp8Items(of source: String, block: Int) throws -> (quantised: [Item], dequantised: [Item]) {
+        var quantised: [Item] = []
+        var dequantised: [Item] = []
+        for item in try items(of: source) {
+            let isLinear = item.shape.count == 2 && item.name.hasPrefix("model.layers.") && !item.name.hasSuffix("mlp.gate.weight")
+            guard isLinear else {
+                quantised.append(item)
+                dequantised.append(item)
+                continue
+            }
+            let (rows, columns) = (item.shape[0], item.shape[1])
+            let values = item.asFloats
+            let blockRows = (rows + block - 1) / block
+            let blockColumns = (columns + block - 1) / block
+            var scales = [Float](repeating: 0, count: blockRows * blockColumns)
+            for r in 0..<rows { for c in 0..<columns {
+                let b = (r / block) * blockColumns + c / block
+                scales[b] = max(scales[b], abs(values[r * columns + c]))
+            } }
+            scales = scales.map { $0 > 0 ? $0 / 448 : 1 }
+            var codes = [UInt8](repeating: 0, count: rows * columns)
+            var twin = [Float](repeating: 0, count: rows * columns)
+            for r in 0..<rows { for c in 0..<columns {
+                let scale = scales[(r / block) * blockColumns + c / block]
+                let code = FP8.encode(values[r * columns + c] / scale)
+                codes[r * columns + c] = code
+                twin[r * columns + c] = FP8.decode(code) * scale
+            } }
+            quantised.append(.init(name: item.name, dtype: "F8_E4M3", shape: item.shape, bytes: codes))
+            quantised.append(.f32(item.name + "_scale_inv", [blockRows, blockColumns], scales))
+            dequantised.append(.f32(item.name, item.shape, twin))
+        }
+        return (quantised, dequantised)
+    }
+
     /// Writes `items` into `shardCount` files (with an index when > 1).
     func write(_ items: [Item], shardCount: Int = 1) throws {
         if shardCount == 1 {

@@ -23,39 +23,8 @@ struct CheckpointFormatTests {
     @Test("an FP8 block-scaled copy matches its dequantised twin and stays close to the original")
     func fp8() throws {
         let fixture = try ReferenceFixture.load("stress-f32")
-        let items = try CheckpointCopy.items(of: fixture.directory)
         let block = 32
-        var quantised: [CheckpointCopy.Item] = []
-        var dequantised: [CheckpointCopy.Item] = []
-        for item in items {
-            let isLinear = item.shape.count == 2 && item.name.hasPrefix("model.layers.") && !item.name.hasSuffix("mlp.gate.weight")
-            guard isLinear else {
-                quantised.append(item)
-                dequantised.append(item)
-                continue
-            }
-            let (rows, columns) = (item.shape[0], item.shape[1])
-            let values = item.asFloats
-            let blockRows = (rows + block - 1) / block
-            let blockColumns = (columns + block - 1) / block
-            var scales = [Float](repeating: 0, count: blockRows * blockColumns)
-            for r in 0..<rows { for c in 0..<columns {
-                let b = (r / block) * blockColumns + c / block
-                scales[b] = max(scales[b], abs(values[r * columns + c]))
-            } }
-            scales = scales.map { $0 > 0 ? $0 / 448 : 1 }
-            var codes = [UInt8](repeating: 0, count: rows * columns)
-            var twin = [Float](repeating: 0, count: rows * columns)
-            for r in 0..<rows { for c in 0..<columns {
-                let scale = scales[(r / block) * blockColumns + c / block]
-                let code = FP8.encode(values[r * columns + c] / scale)
-                codes[r * columns + c] = code
-                twin[r * columns + c] = FP8.decode(code) * scale
-            } }
-            quantised.append(.init(name: item.name, dtype: "F8_E4M3", shape: item.shape, bytes: codes))
-            quantised.append(.f32(item.name + "_scale_inv", [blockRows, blockColumns], scales))
-            dequantised.append(.f32(item.name, item.shape, twin))
-        }
+        let (quantised, dequantised) = try CheckpointCopy.fp8Items(of: fixture.directory, block: block)
         let fp8Copy = try CheckpointCopy("fp8")
         let twinCopy = try CheckpointCopy("fp8-twin")
         defer {
