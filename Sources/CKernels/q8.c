@@ -40,50 +40,71 @@ static inline __attribute__((always_inline)) Q8_TARGET float q8_hsum_avx512(__m5
 }
 
 /// The weights of blocks (2p, 2p + 1) of a row as unsigned bytes w + 128 (two = 0: only block 2p, the rest 0x80,
-/// met by zero activations), and their scales in the lanes that block's products land in.
+/// met by zero activations), and their scales in the lanes that block's products land in. The scales come in as
+/// two 16-bit broadcasts from memory (no trip through a general register).
 static inline __attribute__((always_inline)) Q8_TARGET void q8_pair_avx512(const uint8_t *block, const int two,
                                                                             __m512i *q, __m512 *d) {
-    uint16_t d0, d1 = 0;
-    memcpy(&d0, block, 2);
+    const __m128i d0 = _mm_broadcastw_epi16(_mm_loadu_si16(block));
     const __m256i q0 = _mm256_loadu_si256((const __m256i *)(block + 2));
-    __m512i v = _mm512_castsi256_si512(q0);
+    __m512i v;
+    __m256i halves;
     if (two) {
-        memcpy(&d1, block + LK_Q8_BLOCK_BYTES, 2);
-        v = _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)(block + LK_Q8_BLOCK_BYTES + 2)), 1);
+        v = _mm512_inserti64x4(_mm512_castsi256_si512(q0),
+                               _mm256_loadu_si256((const __m256i *)(block + LK_Q8_BLOCK_BYTES + 2)), 1);
+        halves = _mm256_inserti128_si256(_mm256_castsi128_si256(d0),
+                                         _mm_broadcastw_epi16(_mm_loadu_si16(block + LK_Q8_BLOCK_BYTES)), 1);
     } else {
-        v = _mm512_inserti64x4(v, _mm256_setzero_si256(), 1);
+        v = _mm512_inserti64x4(_mm512_castsi256_si512(q0), _mm256_setzero_si256(), 1);
+        halves = _mm256_inserti128_si256(_mm256_castsi128_si256(d0), _mm_setzero_si128(), 1);
     }
     *q = _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
-    *d = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)d0)),
-                                                 _mm_set1_epi16((short)d1), 1));
+    *d = _mm512_cvtph_ps(halves);
 }
 
+/// One pair step of the tile: rows w + r * rowBytes (pair offset included), tokens' staged pairs at xs + j * xsStride.
+static inline __attribute__((always_inline)) Q8_TARGET void q8_step_avx512(__m512 acc[Q8_ROWS][Q8_TOKENS],
+                                                                            const uint8_t *w, int64_t rowBytes,
+                                                                            const char *xs, int64_t xsStride,
+                                                                            const int R, const int T, const int two) {
+    __m512i wq[Q8_ROWS];
+    __m512 wd[Q8_ROWS];
+    for (int r = 0; r < R; r++) q8_pair_avx512(w + r * rowBytes, two, &wq[r], &wd[r]);
+    for (int j = 0; j < T; j++) {
+        const char *xp = xs + j * xsStride;
+        const __m512i xq = _mm512_loadu_si512((const void *)xp);
+        const __m512 xd = _mm512_loadu_ps((const float *)(xp + 64));
+        const __m512i correction = _mm512_loadu_si512((const void *)(xp + 128));
+        for (int r = 0; r < R; r++) {
+            const __m512 sums = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(correction, wq[r], xq));
+            acc[r][j] = _mm512_fmadd_ps(sums, _mm512_mul_ps(wd[r], xd), acc[r][j]);
+        }
+    }
+}
+
+// The pair loop is written twice, with and without the prefetch, and the last pair of an odd block count is its own
+// step: no test in the loop, so the row pointers and accumulators stay in registers.
 static inline __attribute__((always_inline)) Q8_TARGET void Q8_NAME(tile)(float *y, int64_t yStride, const q8_matrix *m,
                                                                            int64_t o, int64_t t, const int R,
                                                                            const int T, const uint8_t *pf) {
     __m512 acc[Q8_ROWS][Q8_TOKENS];
     for (int r = 0; r < R; r++)
         for (int j = 0; j < T; j++) acc[r][j] = _mm512_setzero_ps();
-    const int64_t pairs = (m->blocks + 1) / 2;
-    for (int64_t p = 0; p < pairs; p++) {
-        const int two = 2 * p + 1 < m->blocks;
-        const int64_t offset = p * 2 * LK_Q8_BLOCK_BYTES;
-        if (pf)
-            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(pf + r * m->rowBytes + offset), _MM_HINT_T0);
-        __m512i wq[Q8_ROWS];
-        __m512 wd[Q8_ROWS];
-        for (int r = 0; r < R; r++) q8_pair_avx512(m->w + (o + r) * m->rowBytes + offset, two, &wq[r], &wd[r]);
-        for (int j = 0; j < T; j++) {
-            const char *xp = m->xs + (t + j) * m->xsStride + p * LK_Q8_PAIR_BYTES;
-            const __m512i xq = _mm512_loadu_si512((const void *)xp);
-            const __m512 xd = _mm512_loadu_ps((const float *)(xp + 64));
-            const __m512i correction = _mm512_loadu_si512((const void *)(xp + 128));
-            for (int r = 0; r < R; r++) {
-                const __m512 sums = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(correction, wq[r], xq));
-                acc[r][j] = _mm512_fmadd_ps(sums, _mm512_mul_ps(wd[r], xd), acc[r][j]);
-            }
+    const int64_t rowBytes = m->rowBytes, xsStride = m->xsStride, fullPairs = m->blocks / 2;
+    const uint8_t *w = m->w + o * rowBytes;
+    const char *xs = m->xs + t * xsStride;
+    if (pf) {
+        for (int64_t p = 0; p < fullPairs; p++) {
+            const int64_t offset = p * 2 * LK_Q8_BLOCK_BYTES;
+            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(pf + r * rowBytes + offset), _MM_HINT_T0);
+            q8_step_avx512(acc, w + offset, rowBytes, xs + p * LK_Q8_PAIR_BYTES, xsStride, R, T, 1);
         }
+    } else {
+        for (int64_t p = 0; p < fullPairs; p++)
+            q8_step_avx512(acc, w + p * 2 * LK_Q8_BLOCK_BYTES, rowBytes, xs + p * LK_Q8_PAIR_BYTES, xsStride, R, T, 1);
     }
+    if (m->blocks % 2)
+        q8_step_avx512(acc, w + fullPairs * 2 * LK_Q8_BLOCK_BYTES, rowBytes, xs + fullPairs * LK_Q8_PAIR_BYTES,
+                       xsStride, R, T, 0);
     for (int r = 0; r < R; r++)
         for (int j = 0; j < T; j++) y[(t + j) * yStride + o + r] = q8_hsum_avx512(acc[r][j]);
 }

@@ -44,11 +44,11 @@ Q8_TARGET void Q8_NAME(lk_linear_q8_int8)(float *y, int64_t yStride, const float
     const int64_t blocks = inSize / LK_Q8_BLOCK;
     const q8_matrix m = {(const uint8_t *)w, blocks * LK_Q8_BLOCK_BYTES, blocks, (const char *)staged,
                          stagedStride * 4};
-    // Rows under 4 KiB (every expert matrix of Ling-mini) do not train the hardware prefetcher: where rows stream
-    // from memory once, the tile fetches the rows two tiles ahead as it goes.
-    const int shortRows = m.rowBytes < 4096;
+    // Where rows stream from memory once, the tile fetches the rows two tiles ahead as it goes, whatever the row
+    // length: rows under 4 KiB (every expert matrix of Ling-mini) never train the hardware prefetcher, and on an
+    // Intel Xeon with AVX512-FP16 the 5440-byte rows of dense down read 12 GB/s on one core without it, 15 with it.
     if (tokenCount <= Q8_TOKENS) {
-        Q8_NAME(token_tiles)(y, yStride, &m, rowBegin, rowEnd, tokenCount, 0, shortRows ? 2 * Q8_ROWS : 0, rowEnd);
+        Q8_NAME(token_tiles)(y, yStride, &m, rowBegin, rowEnd, tokenCount, 0, 2 * Q8_ROWS, rowEnd);
         return;
     }
     // A panel of rows that fits in L2 is read from memory once and reused by every token tile; the second token
