@@ -95,6 +95,18 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
 raw=$OUT_DIR/raw-$stamp
 mkdir -p "$raw"
 log() { printf '[bench-vs-llamacpp %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# wrk (Debian's package) for the /health row: installed when missing and we are root, else that row is skipped.
+if [[ $WRK_SECONDS -gt 0 ]] && ! command -v wrk >/dev/null; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        log "installing wrk (apt-get)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || true
+    fi
+    if ! command -v wrk >/dev/null; then
+        log "wrk not found (apt-get install wrk): skipping the /health row"
+        WRK_SECONDS=0
+    fi
+fi
 
 server_pid=
 cleanup() {
