@@ -126,6 +126,27 @@ public struct HubDownloader: Sendable {
                            downloadedBytes: fetched.withLock { $0 }, fromCacheOnly: false)
     }
 
+    /// The repository's files matching `patterns` at the revision, without downloading any: from the Hub's file
+    /// list, or from the cached snapshot when offline or the Hub cannot be reached. For choosing files (one GGUF of
+    /// many) before fetching them.
+    public func matchingFiles(_ repository: HubRepository, patterns: [String]) throws(HubError) -> [String] {
+        let cache = HubCache(root: environment.cacheDirectory, repository: repository)
+        func cached(_ reason: String) throws(HubError) -> [String] {
+            guard let commit = cache.cachedCommit(revision: repository.revision) else {
+                throw .notInCache(repository: repository.id, revision: repository.revision, cache: cache.root, reason: reason)
+            }
+            return FileSelection.select(cache.snapshotFiles(commit: commit), patterns: patterns)
+        }
+        if environment.offline { return try cached("HF_HUB_OFFLINE=1") }
+        let http = try HubHTTP(token: environment.token, userAgent: userAgent)
+        do {
+            return FileSelection.select(try repositoryInfo(repository, http: http).files, patterns: patterns)
+        } catch {
+            guard case .transfer(_, let message, _) = error, let files = try? cached(message) else { throw error }
+            return files
+        }
+    }
+
     /// The snapshot as the cache holds it, without any network; `reason` says why the network is not used.
     public func cachedSnapshot(_ repository: HubRepository, patterns: [String]? = nil) throws(HubError) -> HubSnapshot {
         try cachedSnapshot(cache: HubCache(root: environment.cacheDirectory, repository: repository),
@@ -246,7 +267,7 @@ public struct HubDownloader: Sendable {
             if let size = file.size, writer.offset >= size { break }
             attempt += 1
             let outcome = http.perform(
-                url: file.url, followRedirects: true,
+                url: file.url, followRedirects: true, authorize: Self.origin(of: file.url) == Self.origin(of: apiBase),
                 extraHeaders: writer.offset > 0 ? ["Range: bytes=\(writer.offset)-"] : [],
                 sink: writer.sink(report: { report($0, false) }))
             writer.endResponse()

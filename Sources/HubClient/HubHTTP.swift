@@ -22,6 +22,7 @@ final class HubHTTP {
 
     private let easy: UnsafeMutableRawPointer
     private let baseHeaders: [String]
+    private let tokenHeader: String?
 
     private final class Exchange {
         var responses: [Response] = []
@@ -37,24 +38,24 @@ final class HubHTTP {
             throw .transfer(url: "", message: "libcurl failed to initialise", partialKept: false)
         }
         self.easy = easy
-        var headers = ["User-Agent: \(userAgent)"]
-        if let token { headers.append("Authorization: Bearer \(token)") }
-        baseHeaders = headers
+        baseHeaders = ["User-Agent: \(userAgent)"]
+        tokenHeader = token.map { "Authorization: Bearer \($0)" }
     }
 
     deinit { lb_easy_free(easy) }
 
     /// One exchange. Without `sink` the final body is collected (metadata, error texts); with it every body byte
-    /// of the final response goes there. The Authorization header is sent to the Hub only: libcurl drops a custom
-    /// Authorization header when a redirect leaves the original host (the CDN gets a signed URL instead).
-    func perform(url: String, head: Bool = false, followRedirects: Bool, resumeFrom: Int64 = 0,
+    /// of the final response goes there. The token goes with `authorize` only (requests to the Hub itself, not to
+    /// the CDN a file was redirected to, which gets a signed URL instead); libcurl also drops a custom Authorization
+    /// header when it follows a redirect to another host.
+    func perform(url: String, head: Bool = false, followRedirects: Bool, resumeFrom: Int64 = 0, authorize: Bool = true,
                  extraHeaders: [String] = [], sink: BodySink? = nil) -> Outcome {
         let exchange = Exchange()
         exchange.sink = sink
         let context = Unmanaged.passRetained(exchange)
         defer { context.release() }
         let pointer = context.toOpaque()
-        let lines = baseHeaders + ["Accept-Encoding: identity"] + extraHeaders
+        let lines = baseHeaders + (authorize ? tokenHeader.map { [$0] } ?? [] : []) + ["Accept-Encoding: identity"] + extraHeaders
         let code: Int32 = hubWithCStrings(lines) { headerPointers in
             let prepared = lb_easy_prepare_download(
                 easy, url, headerPointers.baseAddress, headerPointers.count, Self.bodyCallback, pointer,

@@ -132,7 +132,7 @@ struct ServerLaunch {
             throw ValidationError("no --model given and the bundled models/ling-tiny was not found")
         }
         if let repository = HubOptions.hubRepository(model) {
-            modelDirectory = try hub.download(repository, patterns: nil).folder
+            modelDirectory = try hub.localPath(repository)
             hubID = repository.id
         } else {
             modelDirectory = model
