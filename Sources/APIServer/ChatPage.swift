@@ -23,6 +23,7 @@ body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; backgro
 header { display: flex; gap: .5rem; align-items: center; padding: .5rem .75rem; border-bottom: 1px solid var(--line); flex-wrap: wrap; }
 header h1 { font-size: 1rem; margin: 0; flex: 1; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 header .stat { color: var(--muted); font-size: .85rem; font-variant-numeric: tabular-nums; }
+#info { order: 10; flex-basis: 100%; }
 button { font: inherit; border: 1px solid var(--line); background: var(--bot); color: var(--fg); border-radius: .4rem; padding: .35rem .7rem; cursor: pointer; }
 button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
 button:disabled { opacity: .5; cursor: default; }
