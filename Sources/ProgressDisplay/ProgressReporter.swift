@@ -11,6 +11,8 @@ public final class ProgressReporter: Sendable {
         var lastDraw = -Double.infinity
         var done: Int64 = 0
         var total: Int64 = 0
+        /// `done` at the first update: what an earlier run left (a resumed download) does not count in the rate.
+        var baseline: Int64?
         var finished = false
     }
 
@@ -41,10 +43,12 @@ public final class ProgressReporter: Sendable {
             guard !state.finished else { return nil }
             state.done = done
             state.total = total
+            if state.baseline == nil { state.baseline = done }
             let interval = isTerminal ? 0.1 : plainInterval
             guard now - state.lastDraw >= interval || (done >= total && total > 0 && isTerminal) else { return nil }
             state.lastDraw = now
-            return Self.line(label: label, unit: unit, done: done, total: total, elapsed: now - start, bar: isTerminal)
+            return Self.line(label: label, unit: unit, done: done, total: total, elapsed: now - start, bar: isTerminal,
+                             since: state.baseline ?? 0)
         }
         guard let text else { return }
         output(isTerminal ? "\r\u{1B}[K" + text : text + "\n")
@@ -56,14 +60,17 @@ public final class ProgressReporter: Sendable {
         let text: String? = state.withLock { state in
             guard !state.finished else { return nil }
             state.finished = true
-            return message ?? Self.line(label: label, unit: unit, done: state.done, total: state.total, elapsed: now - start, bar: false)
+            return message ?? Self.line(label: label, unit: unit, done: state.done, total: state.total, elapsed: now - start,
+                                        bar: false, since: state.baseline ?? 0)
         }
         guard let text else { return }
         output((isTerminal ? "\r\u{1B}[K" : "") + text + "\n")
     }
 
-    /// `label [#####.....]  45%  1.20 GiB / 2.67 GiB  35.1 MiB/s  ETA 0:43` (no bar off a terminal).
-    public static func line(label: String, unit: Unit, done: Int64, total: Int64, elapsed: Double, bar: Bool) -> String {
+    /// `label [#####.....]  45%  1.20 GiB / 2.67 GiB  35.1 MiB/s  ETA 0:43` (no bar off a terminal). The rate is
+    /// of the bytes done `since` (those already there when the operation started do not count).
+    public static func line(label: String, unit: Unit, done: Int64, total: Int64, elapsed: Double, bar: Bool,
+                            since: Int64 = 0) -> String {
         var parts = [label]
         let fraction = total > 0 ? min(1, max(0, Double(done) / Double(total))) : 0
         if bar {
@@ -76,7 +83,7 @@ public final class ProgressReporter: Sendable {
         case .bytes:
             parts.append(total > 0 ? "\(formatBytes(done)) / \(formatBytes(total))" : formatBytes(done))
             if elapsed > 0.05 {
-                let rate = Double(done) / elapsed
+                let rate = Double(max(0, done - since)) / elapsed
                 parts.append("\(formatBytes(Int64(rate)))/s")
                 if total > done, rate > 0 { parts.append("ETA " + formatDuration(Double(total - done) / rate)) }
             }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import HubClient
 
@@ -52,5 +53,93 @@ import Testing
         #expect(git?.finish() == "ce013625030ba8dba906f756967f9e9ca394464a")
         #expect(ContentDigest.algorithm(forEtag: String(repeating: "a", count: 64)) == .sha256)
         #expect(BlobWriter.rangeStart("bytes 100-199/200") == 100)
+    }
+}
+
+/// The blob writer against real files: a kept prefix resumes (its bytes hashed again), a wrong digest or size removes
+/// the partial file instead of keeping it for a resume, and a full disk (`/dev/full`) is the disk-full error.
+@Suite struct BlobWriterTests {
+    static let content = Array("hello world, this is a blob\n".utf8)
+
+    static func sha256(_ bytes: [UInt8]) -> String {
+        let digest = ContentDigest(.sha256, contentLength: Int64(bytes.count))
+        bytes.withUnsafeBytes { digest?.update($0) }
+        return digest?.finish() ?? ""
+    }
+
+    static func folder() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("blobwriter-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func feed(_ writer: BlobWriter, status: Int, contentRange: String? = nil, _ bytes: [UInt8]) -> Bool {
+        var response = HubHTTP.Response()
+        response.status = status
+        if let contentRange { response.headers["content-range"] = contentRange }
+        let sink = writer.sink(report: { _ in })
+        let accepted = bytes.withUnsafeBytes { sink(response, $0) }
+        writer.endResponse()
+        return accepted
+    }
+
+    @Test func aKeptPrefixResumesAndTheResultIsChecked() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let etag = Self.sha256(Self.content)
+        let partial = dir + "/\(etag).incomplete"
+        let first = try BlobWriter(path: partial, expectedSize: Int64(Self.content.count), etag: etag)
+        #expect(Self.feed(first, status: 200, Array(Self.content.prefix(10))))
+        first.close()  // the connection was cut: the prefix stays
+        let second = try BlobWriter(path: partial, expectedSize: Int64(Self.content.count), etag: etag)
+        #expect(second.offset == 10)
+        // A 206 that starts elsewhere is refused rather than appended.
+        #expect(!Self.feed(second, status: 206, contentRange: "bytes 0-27/28", Self.content))
+        #expect(Self.feed(second, status: 206, contentRange: "bytes 10-27/28", Array(Self.content.dropFirst(10))))
+        try second.finish(file: "f", blob: dir + "/" + etag)
+        #expect(FileManager.default.contents(atPath: dir + "/" + etag) == Data(Self.content))
+        #expect(!FileManager.default.fileExists(atPath: partial))
+    }
+
+    @Test func aWrongDigestRemovesThePartialFile() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let etag = Self.sha256(Self.content)
+        let partial = dir + "/\(etag).incomplete"
+        let writer = try BlobWriter(path: partial, expectedSize: Int64(Self.content.count), etag: etag)
+        var corrupt = Self.content
+        corrupt[3] ^= 0xFF
+        #expect(Self.feed(writer, status: 200, corrupt))
+        var thrown: HubError?
+        do { try writer.finish(file: "f", blob: dir + "/" + etag) } catch { thrown = error }
+        guard case .checksumMismatch(_, let algorithm, let expected, let actual)? = thrown else {
+            Issue.record("expected checksumMismatch, got \(String(describing: thrown))")
+            return
+        }
+        #expect(algorithm == "sha256" && expected == etag && actual == Self.sha256(corrupt))
+        #expect(!FileManager.default.fileExists(atPath: partial))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/" + etag))
+    }
+
+    @Test func moreBytesThanTheSizeRemovesThePartialFile() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let partial = dir + "/x.incomplete"
+        let writer = try BlobWriter(path: partial, expectedSize: 4, etag: Self.sha256(Self.content))
+        #expect(!Self.feed(writer, status: 200, Self.content))
+        #expect(writer.error == .sizeMismatch(file: partial, expected: 4, actual: Int64(Self.content.count)))
+        #expect(!FileManager.default.fileExists(atPath: partial))
+    }
+
+    @Test func aFullDiskIsTheDiskFullError() throws {
+        let writer = try BlobWriter(path: "/dev/full", expectedSize: Int64(Self.content.count), etag: Self.sha256(Self.content))
+        defer { writer.close() }
+        #expect(!Self.feed(writer, status: 200, Self.content))
+        guard case .diskFull(_, let needed, _)? = writer.error else {
+            Issue.record("expected diskFull, got \(String(describing: writer.error))")
+            return
+        }
+        #expect(needed == Int64(Self.content.count))
+        #expect(writer.error?.description.contains("not enough disk space") == true)
     }
 }

@@ -8,6 +8,9 @@ import Testing
         #expect(line == "downloading a/b  [######..................]   25%  1.00 GiB / 4.00 GiB  102.4 MiB/s  ETA 0:30")
         let plain = ProgressReporter.line(label: "x", unit: .files, done: 3, total: 7, elapsed: 1, bar: false)
         #expect(plain == "x   42%  3/7 files")
+        // Resumed: 3 GiB were on disk before; 1 GiB in 10 s is the rate, the remaining 1 GiB takes 10 s.
+        let resumed = ProgressReporter.line(label: "d", unit: .bytes, done: 4 << 30, total: 5 << 30, elapsed: 10, bar: false, since: 3 << 30)
+        #expect(resumed == "d   80%  4.00 GiB / 5.00 GiB  102.4 MiB/s  ETA 0:10")
         #expect(ProgressReporter.formatDuration(3725) == "1:02:05")
         #expect(ProgressReporter.formatDuration(.infinity) == "--:--")
     }
