@@ -91,6 +91,12 @@ check("only the model's files are fetched (no README.md)", sorted(os.listdir(sna
 check("no .incomplete file is left", not [n for n in os.listdir(os.path.join(repo_dir, "blobs")) if n.endswith(".incomplete")])
 check("the LFS file came through the CDN redirect", any(r["path"].startswith("/cdn/") for r in hub.requests()))
 
+result = run(["download", REPO, "--include", "*.json"], os.path.join(work, "cache-include"), hub)
+got = sorted(os.listdir(result.stdout.strip())) if result.returncode == 0 and os.path.isdir(result.stdout.strip()) else []
+check("download --include GLOB fetches only the matching files",
+      got == sorted(n for n in os.listdir(model) if n.endswith(".json")) and len(got) == 5,
+      (got, result.stderr[-300:]))
+
 # 2. Serve the Hub model.
 port_socket = socket.socket(); port_socket.bind(("127.0.0.1", 0)); port = port_socket.getsockname()[1]; port_socket.close()
 env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
