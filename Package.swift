@@ -4,7 +4,7 @@
 // Dependency direction (arrow = may import; nothing points back up):
 //   ling-serve -> APIServer -> {Engine, Grammar, Tokenizers, ChatTemplates, HTTP, OpenAIAPI};  Grammar -> {TokenConstraints, JSON}
 //   Engine -> {Models, KVCache, Tensors, TokenConstraints};  Models -> {KVCache, Tensors, JSON, Tokenizers};  KVCache -> Tensors -> {CKernels, CBLAS}
-//   ling-bench -> BenchClient -> {CCurl, OpenAIAPI, JSON}
+//   ling-bench -> BenchClient -> {CCurl, OpenAIAPI, JSON};  ling-serve -> {HubClient -> {CCurlShim, COpenSSL, JSON}, ProgressDisplay}
 //   Tokenizers -> JSON;  OpenAIAPI -> JSON;  ChatTemplates -> JSON;  JSON and TokenConstraints import nothing
 // Tokenizers, ChatTemplates, HTTP and OpenAIAPI know nothing of the engine; the engine speaks token ids only.
 import PackageDescription
@@ -48,11 +48,15 @@ let package = Package(
         .target(name: "Grammar", dependencies: ["TokenConstraints", "JSON"]),  // constrained decoding: JSON schema / tool-call grammars over token bytes
         .target(name: "APIServer", dependencies: ["Engine", "TokenConstraints", "Grammar", "Tokenizers", "ChatTemplates", "HTTP", "OpenAIAPI", "JSON"]),
         .target(name: "BenchClient", dependencies: ["CCurl", "CCurlShim", "OpenAIAPI", "JSON"]),
+        // Hugging Face Hub downloads into the standard cache (libcurl; digests from OpenSSL). No engine imports.
+        .target(name: "HubClient", dependencies: ["CCurlShim", "COpenSSL", "JSON"]),
+        // One progress line for long operations (model loading, downloads): a bar on a terminal, plain lines otherwise.
+        .target(name: "ProgressDisplay"),
 
         // ---- executables: argument parsing and wiring only
         .executableTarget(
             name: "ling-serve",
-            dependencies: ["APIServer", "Engine", "Models", "KVCache", "HTTP", "OpenAIAPI", "Tokenizers", "ChatTemplates", "JSON", "Tensors", argumentParser]
+            dependencies: ["APIServer", "Engine", "Models", "KVCache", "HTTP", "OpenAIAPI", "Tokenizers", "ChatTemplates", "JSON", "Tensors", "HubClient", "ProgressDisplay", argumentParser]
         ),
         .executableTarget(name: "ling-bench", dependencies: ["BenchClient", "JSON", argumentParser]),
         .executableTarget(name: "fake-openai-server", dependencies: ["BenchClient", "JSON"]),  // test fixture: streams canned chunks as fast as it can
@@ -66,6 +70,8 @@ let package = Package(
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "OpenAIAPI", "JSON", "HTTP", "SocketTestSupport"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "TokenConstraints", "JSON", "TestSupport"]),
         .testTarget(name: "BenchClientTests", dependencies: ["BenchClient", "JSON", "fake-openai-server"]),
+        .testTarget(name: "HubClientTests", dependencies: ["HubClient"]),
+        .testTarget(name: "ProgressDisplayTests", dependencies: ["ProgressDisplay"]),
         .executableTarget(name: "http-echo", dependencies: ["HTTP"]),  // wrk target for the HTTP layer alone
         // Blocking socket client for the HTTP and API server tests (test targets cannot share source files).
         .target(name: "SocketTestSupport", dependencies: ["HTTP"], path: "Tests/SocketTestSupport"),

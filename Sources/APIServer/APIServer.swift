@@ -31,13 +31,16 @@ public struct APIServerConfiguration: Sendable {
     public var strictModelNames: Bool
     /// Seconds of silence on a Messages stream before an `event: ping` (§1.4). Default: 15.
     public var messagesPingSeconds: Double
+    /// Serve the chat page (`ChatPage`) on `GET /`; off (`--no-webui`): `/` is only the empty 200 probe.
+    public var chatPage: Bool
 
     public init(
         model: ModelCard, systemFingerprint: String, limits: RequestLimits = RequestLimits(), apiKeys: [String] = [],
         metricsWithoutAuth: Bool = false, maxOutputTokens: Int? = nil, defaultTemperature: Double = 1,
         defaultTopP: Double = 1, defaultRepetitionPenalty: Double = 1, defaultSeed: UInt64? = nil, strictModelNames: Bool = false,
-        messagesPingSeconds: Double = 15
+        messagesPingSeconds: Double = 15, chatPage: Bool = false
     ) {
+        self.chatPage = chatPage
         self.strictModelNames = strictModelNames
         self.messagesPingSeconds = messagesPingSeconds
         self.model = model
@@ -116,6 +119,13 @@ public struct APIServer: Sendable {
             let route = try Router.route(method: request.method, target: request.target).get()
             switch route {
             case .health: try await handleHealth(requestID: requestID, sink: sink)
+            case .probe where configuration.chatPage && request.method == "GET" && path == "/":
+                // The chat page (public like the probe it shares `/` with): it asks for a key when the API answers 401.
+                await sink.respond(
+                    status: 200,
+                    headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache"),
+                              ("X-Content-Type-Options", "nosniff"), ("X-Request-Id", requestID)],
+                    body: ChatPage.bytes)
             case .metrics:
                 await sink.respond(
                     status: 200, headers: [("Content-Type", MetricsRegistry.contentType), ("X-Request-Id", requestID)],

@@ -14,7 +14,8 @@ public enum Route: Sendable, Equatable {
     /// Anthropic Messages API (`agent-protocols.md` §3).
     case messages
     case countTokens
-    /// `HEAD`/`GET` `/` and `/api/hello`: connectivity probes Claude Code sends (§4.2), 200 with an empty body.
+    /// `HEAD`/`GET` `/` and `/api/hello`: connectivity probes Claude Code sends (§4.2), 200 with an empty body
+    /// (`GET /` is the chat page instead when it is on).
     case probe
     /// Claude Code's telemetry (`/api/event_logging/batch`, `/v2/batch`): 204, body discarded (§4.2).
     case eventLogging

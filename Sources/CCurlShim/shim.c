@@ -130,3 +130,47 @@ void *lb_multi_next_done(void *multi, int *result) {
     }
     return NULL;
 }
+
+int lb_easy_prepare_download(void *handle, const char *url, const char *const *headers, size_t header_count,
+                             lb_write_fn write_fn, void *write_context, lb_write_fn header_fn, void *header_context,
+                             long long resume_from, int follow_redirects, int head_only, long connect_timeout_ms,
+                             long low_speed_bytes, long low_speed_seconds) {
+    CURL *easy = (CURL *)handle;
+    lb_clear_headers(easy);
+    struct curl_slist *list = NULL;
+    for (size_t i = 0; i < header_count; i++) {
+        struct curl_slist *next = curl_slist_append(list, headers[i]);
+        if (next == NULL) {
+            curl_slist_free_all(list);
+            return (int)CURLE_OUT_OF_MEMORY;
+        }
+        list = next;
+    }
+    lb_private *private_data = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&private_data);
+    if (private_data != NULL) private_data->headers = list;
+
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_URL, url));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_fn));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_WRITEDATA, write_context));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_fn));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_HEADERDATA, header_context));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 0L));  // large files: no overall limit, the low-speed limit instead
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, low_speed_bytes));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, low_speed_seconds));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, follow_redirects ? 1L : 0L));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 10L));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, NULL));  // identity: sizes and hashes are of the raw bytes
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)resume_from));
+    if (head_only) {
+        LB_TRY(curl_easy_setopt(easy, CURLOPT_NOBODY, 1L));
+    } else {
+        LB_TRY(curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L));
+    }
+    return 0;
+}
+
+int lb_is_write_error(int code) { return code == CURLE_WRITE_ERROR; }

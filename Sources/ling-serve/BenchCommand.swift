@@ -17,6 +17,7 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Checkpoint folder.")
     var model: String
+    @OptionGroup var hub: HubOptions
 
     @Option(name: .customLong("prompt-tokens"), help: "Prompt length for the prefill measurement.")
     var promptTokens = 512
@@ -46,7 +47,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print the figures as one JSON object.")
     var json = false
 
-    func validate() throws {
+    mutating func validate() throws {
+        model = try hub.resolve(model)
         guard promptTokens >= 1 else { throw ValidationError("--prompt-tokens must be >= 1") }
         guard decodeTokens >= 1 else { throw ValidationError("--decode-tokens must be >= 1") }
         guard streams >= 1 else { throw ValidationError("--streams must be >= 1") }

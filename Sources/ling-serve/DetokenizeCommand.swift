@@ -8,14 +8,17 @@ struct DetokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "detokenize", abstract: "Print the text of token ids as JSON: {\"text\": \"...\"}.")
 
-    @Option(help: "Model directory holding tokenizer.json (and tokenizer_config.json).")
+    @Option(help: "Model directory or Hugging Face repository (ORG/NAME[@REVISION]) holding tokenizer.json (and tokenizer_config.json).")
     var model: String
+    @OptionGroup var hub: HubOptions
 
     @Option(help: "Comma-separated token ids, e.g. 1,2,3.")
     var tokenIds: String
 
     @Flag(help: "Leave out special tokens, like skip_special_tokens=True.")
     var skipSpecialTokens = false
+
+    mutating func validate() throws { model = try hub.resolve(model) }
 
     func run() throws {
         let tokenizer = try ModelFiles.tokenizer(model)

@@ -19,6 +19,7 @@ struct ExpertStatsCommand: ParsableCommand {
 
     @Option(help: "Checkpoint folder.")
     var model: String
+    @OptionGroup var hub: HubOptions
 
     @Option(help: "Prompt text, encoded with the model's tokenizer.")
     var prompt: String?
@@ -41,7 +42,8 @@ struct ExpertStatsCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
-    func validate() throws {
+    mutating func validate() throws {
+        model = try hub.resolve(model)
         guard [prompt != nil, tokenIds != nil, randomTokens != nil].filter({ $0 }).count == 1 else {
             throw ValidationError("pass exactly one of --prompt TEXT, --token-ids 1,2,3 or --random-tokens N")
         }

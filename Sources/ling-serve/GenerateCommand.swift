@@ -3,6 +3,7 @@ import ChatTemplates
 import Engine
 import Dispatch
 import Foundation
+import ProgressDisplay
 import JSON
 import Synchronization
 import Models
@@ -17,6 +18,7 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(help: "Checkpoint folder (config.json, safetensors, generation_config.json).")
     var model: String
+    @OptionGroup var hub: HubOptions
 
     @Option(help: "Prompt text, encoded with the model's tokenizer (no template).")
     var prompt: String?
@@ -60,7 +62,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("speculative-tokens"), help: "Draft tokens per step with --speculative mtp, 1 to 4.")
     var speculativeTokens: Int = 3
 
-    func validate() throws {
+    mutating func validate() throws {
+        model = try hub.resolve(model)
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be >= 0") }
         if let temperature, !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be >= 0") }
         if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
@@ -242,22 +245,24 @@ func parseTokenIds(_ text: String) throws -> [Int] {
 }
 
 /// Loads a checkpoint with its expert-parallel workers (pinned compute threads, the calling thread being worker 0),
-/// drawing a progress line on stderr when it is a terminal.
+/// reporting progress on stderr (a redrawn line on a terminal, plain lines otherwise).
 func loadModel(directory: String, setup: ExpertParallelSetup,
                compute: ComputeSetting) throws -> (model: LingModel, experts: ExpertParallelExecutor) {
-    let showProgress = isatty(STDERR_FILENO) != 0
     let start = Date()
-    let model = try LingModel(directory: directory, workerCPUs: setup.cpus, compute: compute) { done, total in
-        if showProgress {
-            FileHandle.standardError.write(Data("\rloading \(directory): \(done)/\(total) files mapped".utf8))
+    let reporter = ProgressReporter(label: "loading \(directory): mapping", unit: .files)
+    let model: LingModel
+    do {
+        model = try LingModel(directory: directory, workerCPUs: setup.cpus, compute: compute) { done, total in
+            reporter.update(done: Int64(done), total: Int64(total))
         }
+    } catch {
+        reporter.finish("loading \(directory): failed")
+        throw error
     }
-    if showProgress {
-        let gib = Double(model.checkpointBytes) / Double(1 << 30)
-        FileHandle.standardError.write(Data(String(format: "\rloaded %@: %.2f GiB, %d layers%@, weights %@ in %.2f s\n", directory, gib,
-                                                   model.config.layerCount, model.hasMTP ? " + MTP" : "", model.weightFormat,
-                                                   Date().timeIntervalSince(start)).utf8))
-    }
+    let gib = Double(model.checkpointBytes) / Double(1 << 30)
+    reporter.finish(String(format: "loaded %@: %.2f GiB, %d layers%@, weights %@ in %.2f s", directory, gib,
+                           model.config.layerCount, model.hasMTP ? " + MTP" : "", model.weightFormat,
+                           Date().timeIntervalSince(start)))
     let experts = model.useExpertParallel(strategy: setup.placement, rebalanceInterval: setup.rebalanceTokens)
     return (model, experts)
 }

@@ -7,6 +7,7 @@ struct LingServeCommand: AsyncParsableCommand {
         abstract: "An OpenAI-compatible inference server for Ling 2.0 (BailingMoeV2) models on CPUs.",
         subcommands: [
             ServeCommand.self,
+            DownloadCommand.self,
             RenderChatCommand.self,
             GenerateCommand.self,
             LogitsCommand.self,

@@ -15,6 +15,7 @@ struct LogitsCommand: ParsableCommand {
 
     @Option(help: "Checkpoint folder.")
     var model: String
+    @OptionGroup var hub: HubOptions
 
     @Option(name: .customLong("token-ids"), help: "Token ids, comma separated: 1,2,3.")
     var tokenIds: String
@@ -30,6 +31,8 @@ struct LogitsCommand: ParsableCommand {
 
     @OptionGroup var expertOptions: ExpertParallelOptions
     @OptionGroup var computeOptions: ComputeOptions
+
+    mutating func validate() throws { model = try hub.resolve(model) }
 
     func run() throws {
         let ids = try parseTokenIds(tokenIds)

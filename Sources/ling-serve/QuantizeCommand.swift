@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Models
+import ProgressDisplay
 
 /// `ling-serve quantize`: a safetensors checkpoint folder -> one `bailingmoe2` GGUF file (llama.cpp's layout and
 /// per-tensor types for the chosen mixture, tokenizer and chat template included), streamed tensor by tensor.
@@ -16,8 +17,9 @@ struct QuantizeCommand: ParsableCommand {
             buffers per thread; the output goes to FILE.partial and is renamed when complete.
             """)
 
-    @Option(help: "Checkpoint folder (config.json, safetensors in bf16, f32 or FP8-E4M3 with block scales, tokenizer.json).")
+    @Option(help: "Checkpoint folder (config.json, safetensors in bf16, f32 or FP8-E4M3 with block scales, tokenizer.json), or a Hugging Face repository ORG/NAME[@REVISION].")
     var model: String
+    @OptionGroup var hub: HubOptions
 
     @Option(help: "Quantization: q8_0, q4_k_m, q5_k_m or q6_k.")
     var type: String
@@ -28,7 +30,8 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "Quantizing threads (default: the active processor count).")
     var threads: Int?
 
-    func validate() throws {
+    mutating func validate() throws {
+        model = try hub.resolve(model)
         guard GGUFMixture(rawValue: type.lowercased()) != nil else {
             throw ValidationError("--type must be one of: " + GGUFMixture.allCases.map(\.rawValue).joined(separator: ", "))
         }
@@ -48,20 +51,16 @@ struct QuantizeCommand: ParsableCommand {
         FileHandle.standardError.write(Data(String(format: "quantizing %@ to %@ (%@): %d tensors (%@), %.2f GiB of data\n",
                                                    model, out, mixture.rawValue, export.tensors.count, summary,
                                                    Double(total) / Double(1 << 30)).utf8))
-        let showProgress = isatty(STDERR_FILENO) != 0
-        var lastPermille = -1
-        try export.write(to: out, threadCount: threads ?? ProcessInfo.processInfo.activeProcessorCount) { done, total in
-            let permille = total > 0 ? done * 1000 / total : 1000
-            guard showProgress, permille != lastPermille else { return }
-            lastPermille = permille
-            let width = 30
-            let filled = permille * width / 1000
-            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            let line = String(format: "\r[%@] %5.1f%%  %.0f / %.0f MiB", bar, Double(permille) / 10,
-                              Double(done) / 1_048_576, Double(total) / 1_048_576)
-            FileHandle.standardError.write(Data(line.utf8))
+        let reporter = ProgressReporter(label: "quantizing", unit: .bytes)
+        do {
+            try export.write(to: out, threadCount: threads ?? ProcessInfo.processInfo.activeProcessorCount) { done, total in
+                reporter.update(done: Int64(done), total: Int64(total))
+            }
+        } catch {
+            reporter.finish("quantizing \(model): failed")
+            throw error
         }
-        if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+        reporter.finish()
         print(String(format: "wrote %@ (%.2f GiB) in %.1f s", out, Double(total) / Double(1 << 30), Date().timeIntervalSince(start)))
     }
 }

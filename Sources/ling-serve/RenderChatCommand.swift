@@ -11,8 +11,9 @@ struct RenderChatCommand: ParsableCommand {
         abstract: "Render messages with the model's chat template and print the prompt."
     )
 
-    @Option(help: "Model directory holding tokenizer_config.json (and special_tokens_map.json or chat_template.jinja).")
+    @Option(help: "Model directory or Hugging Face repository (ORG/NAME[@REVISION]) holding tokenizer_config.json (and special_tokens_map.json or chat_template.jinja).")
     var model: String
+    @OptionGroup var hub: HubOptions
 
     @Option(help: "JSON file: an array of messages, or a chat request object with \"messages\" (and \"tools\").")
     var messages: String
@@ -29,6 +30,8 @@ struct RenderChatCommand: ParsableCommand {
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
+
+    mutating func validate() throws { model = try hub.resolve(model) }
 
     func run() throws {
         let template: ChatTemplate

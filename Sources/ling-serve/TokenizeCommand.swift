@@ -7,14 +7,17 @@ struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize", abstract: "Print the token ids of a text as JSON: {\"ids\": [...]}.")
 
-    @Option(help: "Model directory holding tokenizer.json (and tokenizer_config.json).")
+    @Option(help: "Model directory or Hugging Face repository (ORG/NAME[@REVISION]) holding tokenizer.json (and tokenizer_config.json).")
     var model: String
+    @OptionGroup var hub: HubOptions
 
     @Option(help: "The text to tokenize.")
     var text: String
 
     @Flag(help: "Apply the post-processor's special tokens (e.g. a BOS), like add_special_tokens=True.")
     var addSpecialTokens = false
+
+    mutating func validate() throws { model = try hub.resolve(model) }
 
     func run() throws {
         let tokenizer = try ModelFiles.tokenizer(model)
@@ -29,8 +32,9 @@ struct TokenizerBenchCommand: ParsableCommand {
         commandName: "tokenizer-bench", abstract: "Measure tokenizer encode throughput (MB/s) on a file.",
         shouldDisplay: false)
 
-    @Option(help: "Model directory holding tokenizer.json.")
+    @Option(help: "Model directory or Hugging Face repository (ORG/NAME[@REVISION]) holding tokenizer.json.")
     var model: String
+    @OptionGroup var hub: HubOptions
 
     @Option(help: "UTF-8 text file to encode (as one string, single-threaded).")
     var file: String
@@ -54,6 +58,8 @@ struct TokenizerBenchCommand: ParsableCommand {
         if start < bytes.count { result.append(String(decoding: bytes[start...], as: UTF8.self)) }
         return result
     }
+
+    mutating func validate() throws { model = try hub.resolve(model) }
 
     func run() throws {
         let tokenizer = try ModelFiles.tokenizer(model)

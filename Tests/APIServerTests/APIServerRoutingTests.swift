@@ -25,6 +25,31 @@ struct APIServerRoutingTests {
             == #"{"error":{"message":"too \"big\"\n","type":"invalid_request_error","param":null,"code":"request_too_large"}}"#)
     }
 
+    @Test("GET / is the chat page when on (no key needed, no external resources); HEAD / and --no-webui keep the empty probe")
+    func chatPage() async {
+        let on = makeServer(backend: FakeBackend { _ in [] }, apiKeys: ["k1"]) { $0.chatPage = true }
+        let page = RecordingSink()
+        await on.handle(APIRequest(method: "GET", target: "/"), sink: page)
+        #expect(page.status == 200)
+        #expect(page.header("Content-Type") == "text/html; charset=utf-8")
+        #expect(page.bodyText.contains("<title>LingServe chat</title>") && page.bodyText.contains("/v1/chat/completions"))
+        #expect(!page.bodyText.contains("src=\"http") && !page.bodyText.contains("href=\"http"))
+        let withQuery = RecordingSink()
+        await on.handle(APIRequest(method: "GET", target: "/?test=1"), sink: withQuery)
+        #expect(withQuery.bodyText == page.bodyText)
+        let head = RecordingSink()
+        await on.handle(APIRequest(method: "HEAD", target: "/"), sink: head)
+        #expect(head.status == 200 && head.bodyText.isEmpty)
+        // The API behind the page still needs the key.
+        let models = RecordingSink()
+        await on.handle(APIRequest(method: "GET", target: "/v1/models"), sink: models)
+        #expect(models.status == 401)
+        let off = makeServer(backend: FakeBackend { _ in [] })
+        let probe = RecordingSink()
+        await off.handle(APIRequest(method: "GET", target: "/"), sink: probe)
+        #expect(probe.status == 200 && probe.bodyText.isEmpty)
+    }
+
     @Test("Every route but /health needs the key; 401 with WWW-Authenticate; Bearer is case-insensitive")
     func auth() async {
         let server = makeServer(backend: FakeBackend { _ in [] }, apiKeys: ["k1", "secret-2"])

@@ -40,4 +40,15 @@ int lb_multi_poll(void *multi, int timeout_ms);
 /// Next finished transfer: returns its easy handle and stores its CURLcode, or NULL when none is left.
 void *lb_multi_next_done(void *multi, int *result);
 
+/// Configures one download request (HubClient): GET, or HEAD when `head_only`; `header_fn` receives every response
+/// header line (of every response when redirects are followed); `resume_from` > 0 sends `Range: bytes=N-`.
+/// Transfers slower than `low_speed_bytes` per second for `low_speed_seconds` are aborted (a stalled CDN).
+/// Returns 0 or the CURLcode of the failing option.
+int lb_easy_prepare_download(void *easy, const char *url, const char *const *headers, size_t header_count,
+                             lb_write_fn write_fn, void *write_context, lb_write_fn header_fn, void *header_context,
+                             long long resume_from, int follow_redirects, int head_only, long connect_timeout_ms,
+                             long low_speed_bytes, long low_speed_seconds);
+/// 1 if the CURLcode means the write callback refused the data (a full disk, a cancelled transfer).
+int lb_is_write_error(int code);
+
 #endif

@@ -5,6 +5,7 @@ import Dispatch
 import Engine
 import Foundation
 import HTTP
+import HubClient
 import KVCache
 import Models
 import OpenAIAPI
@@ -37,6 +38,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "API key; repeatable.") var apiKey: [String] = []
     @Option(name: .long) var apiKeyFile: String?
     @Flag(name: .long, help: "Serve /metrics without an API key.") var openMetrics = false
+    @Flag(name: .long, help: "Do not serve the chat page at /.") var noWebui = false
+    @OptionGroup var hub: HubOptions
     @Option(name: .long) var tlsCert: String?
     @Option(name: .long) var tlsKey: String?
     @Option(name: .long) var maxModelLen: String?
@@ -100,6 +103,7 @@ struct ServeCommand: AsyncParsableCommand {
         for key in apiKey { try settings.set("api-key", key, source: "--api-key") }
         if openMetrics { settings.openMetrics = true }
         if strictModelNames { settings.strictModelNames = true }
+        if noWebui { settings.webui = false }
         return settings
     }
 
@@ -110,7 +114,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let settings: ServeSettings
         do { settings = try resolvedSettings() } catch { throw ValidationError("\(error)") }
-        let launch = try ServerLaunch(settings: settings)
+        let launch = try ServerLaunch(settings: settings, hub: hub)
         try await launch.runUntilSignalled()
     }
 }
@@ -119,13 +123,21 @@ struct ServeCommand: AsyncParsableCommand {
 struct ServerLaunch {
     let settings: ServeSettings
     let modelDirectory: String
+    /// `ORG/NAME` when the model came from the Hub: the id /v1/models lists (as vLLM does).
+    let hubID: String?
 
-    init(settings: ServeSettings) throws {
+    init(settings: ServeSettings, hub: HubOptions) throws {
         self.settings = settings
-        guard let directory = settings.model ?? Self.bundledModelDirectory() else {
+        guard let model = settings.model ?? Self.bundledModelDirectory() else {
             throw ValidationError("no --model given and the bundled models/ling-tiny was not found")
         }
-        modelDirectory = directory
+        if let repository = HubOptions.hubRepository(model) {
+            modelDirectory = try hub.localPath(repository)
+            hubID = repository.id
+        } else {
+            modelDirectory = model
+            hubID = nil
+        }
     }
 
     /// `models/ling-tiny` next to the working directory, or above the executable (a build inside the repository).
@@ -229,7 +241,7 @@ struct ServerLaunch {
             apiKeys += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty && !$0.hasPrefix("#") }
         }
-        let root = URL(fileURLWithPath: modelDirectory).lastPathComponent
+        let root = hubID ?? URL(fileURLWithPath: modelDirectory).lastPathComponent
         let servedName = settings.servedModelNames.first ?? root
         let card = ModelCard(
             id: servedName, root: root, created: Int(startTime.timeIntervalSince1970), maxModelLength: maxModelLength,
@@ -254,7 +266,7 @@ struct ServerLaunch {
                 metricsWithoutAuth: settings.openMetrics, maxOutputTokens: settings.maxOutputTokens,
                 defaultTemperature: settings.defaultTemperature, defaultTopP: settings.defaultTopP,
                 defaultRepetitionPenalty: settings.defaultRepetitionPenalty, defaultSeed: settings.defaultSeed,
-                strictModelNames: settings.strictModelNames),
+                strictModelNames: settings.strictModelNames, chatPage: settings.webui),
             backend: backend, codec: codec, renderer: TemplateRenderer(template: template), metrics: metrics,
             health: { healthBox.status }, clock: { Date().timeIntervalSince1970 },
             constraintCompiler: ConstraintCompiler(codec: codec))
@@ -275,7 +287,8 @@ struct ServerLaunch {
         do { try server.start() } catch { throw ValidationError("cannot listen on \(settings.host):\(settings.port): \(error)") }
         let scheme = settings.tlsCert == nil ? "http" : "https"
         let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
-        log.info("serving \(servedName) at \(scheme)://\(shownHost):\(server.localPort ?? settings.port)/v1")
+        let base = "\(scheme)://\(shownHost):\(server.localPort ?? settings.port)"
+        log.info("serving \(servedName) at \(base)/v1" + (settings.webui ? " (chat page: \(base)/)" : ""))
         if apiKeys.isEmpty && !["127.0.0.1", "localhost", "::1"].contains(settings.host) {
             log.warning("no API key is configured and the server listens on \(settings.host): anyone who can reach it can use it")
         }

@@ -13,6 +13,7 @@ struct ServeSettings: Sendable, Equatable {
     var apiKeys: [String] = []
     var apiKeyFile: String?
     var openMetrics = false
+    var webui = true
     var tlsCert: String?
     var tlsKey: String?
     var maxModelLen: Int?
@@ -60,7 +61,7 @@ struct ServeSettings: Sendable, Equatable {
     /// The keys, in documentation order. The configuration file, the environment and the flags all go through
     /// `apply`, so a value is parsed and checked the same way wherever it comes from.
     static let keys: [Key] = [
-        key("model", "Model directory (Hugging Face layout). Default: the bundled models/ling-tiny.", \.model),
+        key("model", "Model directory (Hugging Face layout) or Hub repository ORG/NAME[@REVISION] (downloaded into the Hugging Face cache). Default: the bundled models/ling-tiny.", \.model),
         Key(name: "served-model-name", help: "Model ids clients send and /v1/models lists, comma-separated (a JSON array in the file); the first is the main id. Default: the directory's name.",
             apply: { settings, value in settings.servedModelNames = splitList(value) },
             current: { $0.servedModelNames }),
@@ -72,6 +73,7 @@ struct ServeSettings: Sendable, Equatable {
             current: { $0.apiKeys }),
         key("api-key-file", "File with one API key per line.", \.apiKeyFile),
         key("open-metrics", "Serve /metrics without an API key (for scrapers).", \.openMetrics),
+        key("webui", "Serve the chat page at / (false or --no-webui: / is only the empty 200 probe).", \.webui),
         key("tls-cert", "PEM certificate chain: serve HTTPS.", \.tlsCert),
         key("tls-key", "PEM private key for --tls-cert.", \.tlsKey),
         key("max-model-len", "Longest prompt + output. Default: the model's max_position_embeddings.", \.maxModelLen),
