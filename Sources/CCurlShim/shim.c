@@ -40,6 +40,22 @@ void lb_easy_free(void *easy) {
     curl_easy_cleanup((CURL *)easy);
 }
 
+/// The request's header lines as a curl list (*list; NULL for none). Returns 0, or -1 when out of memory (nothing
+/// is left allocated then).
+static int lb_header_list(const char *const *headers, size_t header_count, struct curl_slist **list) {
+    *list = NULL;
+    for (size_t i = 0; i < header_count; i++) {
+        struct curl_slist *next = curl_slist_append(*list, headers[i]);
+        if (next == NULL) {
+            curl_slist_free_all(*list);
+            *list = NULL;
+            return -1;
+        }
+        *list = next;
+    }
+    return 0;
+}
+
 #define LB_TRY(call)                              \
     do {                                          \
         CURLcode lb_code = (call);                \
@@ -52,14 +68,7 @@ int lb_easy_prepare(void *handle, const char *url, const char *body, size_t body
     CURL *easy = (CURL *)handle;
     lb_clear_headers(easy);
     struct curl_slist *list = NULL;
-    for (size_t i = 0; i < header_count; i++) {
-        struct curl_slist *next = curl_slist_append(list, headers[i]);
-        if (next == NULL) {
-            curl_slist_free_all(list);
-            return (int)CURLE_OUT_OF_MEMORY;
-        }
-        list = next;
-    }
+    if (lb_header_list(headers, header_count, &list) != 0) return (int)CURLE_OUT_OF_MEMORY;
     // Suppress curl's "Expect: 100-continue" round trip on larger bodies.
     struct curl_slist *next = curl_slist_append(list, "Expect:");
     if (next != NULL) list = next;
@@ -138,14 +147,7 @@ int lb_easy_prepare_download(void *handle, const char *url, const char *const *h
     CURL *easy = (CURL *)handle;
     lb_clear_headers(easy);
     struct curl_slist *list = NULL;
-    for (size_t i = 0; i < header_count; i++) {
-        struct curl_slist *next = curl_slist_append(list, headers[i]);
-        if (next == NULL) {
-            curl_slist_free_all(list);
-            return (int)CURLE_OUT_OF_MEMORY;
-        }
-        list = next;
-    }
+    if (lb_header_list(headers, header_count, &list) != 0) return (int)CURLE_OUT_OF_MEMORY;
     lb_private *private_data = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&private_data);
     if (private_data != NULL) private_data->headers = list;
