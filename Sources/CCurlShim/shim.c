@@ -62,6 +62,21 @@ static int lb_header_list(const char *const *headers, size_t header_count, struc
         if (lb_code != CURLE_OK) return (int)lb_code; \
     } while (0)
 
+/// What every request sets first: its header list (kept in the handle's private data, freed with the next request
+/// or the handle), URL and body sink, and no signals (the handles run on worker threads).
+static CURLcode lb_begin(CURL *easy, struct curl_slist *list, const char *url, lb_write_fn write_fn,
+                         void *write_context) {
+    lb_private *private_data = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&private_data);
+    if (private_data != NULL) private_data->headers = list;
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_URL, url));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_fn));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_WRITEDATA, write_context));
+    LB_TRY(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L));
+    return CURLE_OK;
+}
+
 int lb_easy_prepare(void *handle, const char *url, const char *body, size_t body_size, const char *const *headers,
                     size_t header_count, lb_write_fn write_fn, void *write_context, long timeout_ms,
                     long connect_timeout_ms) {
@@ -72,15 +87,7 @@ int lb_easy_prepare(void *handle, const char *url, const char *body, size_t body
     // Suppress curl's "Expect: 100-continue" round trip on larger bodies.
     struct curl_slist *next = curl_slist_append(list, "Expect:");
     if (next != NULL) list = next;
-    lb_private *private_data = NULL;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&private_data);
-    if (private_data != NULL) private_data->headers = list;
-
-    LB_TRY(curl_easy_setopt(easy, CURLOPT_URL, url));
-    LB_TRY(curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list));
-    LB_TRY(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_fn));
-    LB_TRY(curl_easy_setopt(easy, CURLOPT_WRITEDATA, write_context));
-    LB_TRY(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L));
+    LB_TRY(lb_begin(easy, list, url, write_fn, write_context));
     LB_TRY(curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L));
     LB_TRY(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms));
     LB_TRY(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms));
@@ -148,17 +155,9 @@ int lb_easy_prepare_download(void *handle, const char *url, const char *const *h
     lb_clear_headers(easy);
     struct curl_slist *list = NULL;
     if (lb_header_list(headers, header_count, &list) != 0) return (int)CURLE_OUT_OF_MEMORY;
-    lb_private *private_data = NULL;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&private_data);
-    if (private_data != NULL) private_data->headers = list;
-
-    LB_TRY(curl_easy_setopt(easy, CURLOPT_URL, url));
-    LB_TRY(curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list));
-    LB_TRY(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_fn));
-    LB_TRY(curl_easy_setopt(easy, CURLOPT_WRITEDATA, write_context));
+    LB_TRY(lb_begin(easy, list, url, write_fn, write_context));
     LB_TRY(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_fn));
     LB_TRY(curl_easy_setopt(easy, CURLOPT_HEADERDATA, header_context));
-    LB_TRY(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L));
     LB_TRY(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms));
     LB_TRY(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 0L));  // large files: no overall limit, the low-speed limit instead
     LB_TRY(curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, low_speed_bytes));
